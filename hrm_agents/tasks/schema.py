@@ -1,0 +1,70 @@
+"""Task and suite schemas.
+
+A :class:`Task` holds everything the evaluator needs, including hidden tests. Controllers (graph
+nodes) only ever receive a :class:`PublicTask` (``task.public()``), which has no hidden tests and no
+reference answer, so the tester/verifier can never see them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+TaskKind = Literal["code", "math"]
+
+
+class PublicTask(BaseModel):
+    """What a controller may see of a task."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    kind: TaskKind
+    prompt: str = Field(description="spec (code) or question (math), shown to the model")
+    entry_point: str | None = Field(default=None, description="function name a code task must define")
+    visible_tests: list[str] = Field(default_factory=list, description="assert statements the controller may run")
+    family: str | None = Field(default=None, description="task family, e.g. 'arith_chain', 'gsm8k', 'humaneval'")
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class Task(PublicTask):
+    """A task with its hidden tests / reference answer (evaluator side only)."""
+
+    hidden_tests: list[str] = Field(default_factory=list, description="assert statements used only for scoring")
+    test_setup: str = Field(default="", description="code run before the hidden tests (e.g. HumanEval's check())")
+    answer: str | None = Field(default=None, description="reference answer of a math task")
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> "Task":
+        if self.kind == "code":
+            if not self.entry_point:
+                raise ValueError("code task needs entry_point")
+            if not self.hidden_tests:
+                raise ValueError("code task needs hidden_tests")
+        elif self.answer is None:
+            raise ValueError("math task needs answer")
+        return self
+
+    def public(self) -> PublicTask:
+        """The controller's view: no hidden tests, no answer."""
+        return PublicTask(**self.model_dump(include=set(PublicTask.model_fields)))
+
+
+class Suite(BaseModel):
+    """A named list of tasks (the YAML suite file format)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    tasks: list[Task]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Suite":
+        seen: set[str] = set()
+        for t in self.tasks:
+            if t.id in seen:
+                raise ValueError(f"duplicate task id {t.id!r}")
+            seen.add(t.id)
+        return self
