@@ -1,0 +1,100 @@
+"""``hrm-agents`` command line: ``tag``, ``report`` and ``compare`` on run directories."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from typing import Sequence
+
+from rich.console import Console
+
+from .backends import BackendError, make_backend
+from .evaluation.io import RunDirError
+from .evaluation.judge import agreement, judge_pairs
+from .evaluation.report import Table, compare_runs, tag_run, write_report
+from .evaluation.taxonomy import TAGS
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hrm-agents", description="Evaluate hrm_agents run directories.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("tag", help="re-tag every attempt of a finished run (rewrites results.jsonl, keeps a .bak)")
+    t.add_argument("run_dir")
+    t.add_argument("--judge", metavar="BACKEND", help="also tag with an LLM judge on this backend (e.g. ollama)")
+    t.add_argument("--judge-model", metavar="MODEL", help="model of the judge backend")
+    t.add_argument("--no-backup", action="store_true", help="do not keep results.jsonl.bak")
+    t.add_argument("--force", action="store_true", help="re-tag even without run_summary.json")
+
+    r = sub.add_parser("report", help="write report.md, stats.json and figures for one or more runs")
+    r.add_argument("run_dirs", nargs="+", help="run directories (several = pooled, e.g. one per seed)")
+    r.add_argument("--out", help="output folder (default: the run dir, or <parent>/combined-report)")
+    r.add_argument("--baseline", help="baseline arm of the comparisons (default: the arm named flat)")
+    r.add_argument("--target-delta", type=float, help="verdict: minimum Δpass@1 (default 0.05 or config.json)")
+    r.add_argument("--alpha", type=float, help="verdict: significance level (default 0.05)")
+    r.add_argument("--max-token-ratio", type=float, help="verdict: max tokens/attempt vs baseline")
+    r.add_argument("--max-latency-ratio", type=float, help="verdict: max latency/attempt vs baseline")
+    r.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    r.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    r.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+
+    c = sub.add_parser("compare", help="compare two runs (e.g. two models) on the same suite, arm by arm")
+    c.add_argument("run_a")
+    c.add_argument("run_b")
+    c.add_argument("--out", help="output folder (default: <parent of run_a>/compare-<a>-vs-<b>)")
+    c.add_argument("--resamples", type=int, default=10_000)
+    c.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def _rule_overrides(args: argparse.Namespace) -> dict[str, float]:
+    """Verdict thresholds given on the command line (they override config.json's ``verdict``)."""
+    return {k: v for k in ("target_delta", "alpha", "max_token_ratio", "max_latency_ratio")
+            if (v := getattr(args, k)) is not None}
+
+
+def _tag(args: argparse.Namespace, console: Console) -> None:
+    judge = make_backend(args.judge, args.judge_model) if args.judge else None
+    try:
+        run, backup = tag_run(args.run_dir, judge=judge, backup=not args.no_backup, force=args.force)
+    finally:
+        if judge is not None:
+            judge.close()
+    counts = Counter(t.tag for r in run.records for t in r.failure_tags)
+    for w in run.warnings:
+        console.print(f"warning: {w}", style="yellow", markup=False)
+    failed = sum(not r.passed for r in run.records)
+    console.print(Table(f"{run.path.name}: {failed} failed of {len(run.records)} attempts", ["tag", "attempts"],
+                        [[t, str(counts[t])] for t in TAGS if counts[t]]).rich())
+    agree = agreement(judge_pairs(run.records))
+    if agree:
+        console.print(Table("LLM judge vs rules", ["tag", "agreement", "kappa"],
+                            [[t, f"{g['agreement']:.3f}", f"{g['kappa']:.3f}"] for t, g in agree.items()]).rich())
+    console.print(f"rewrote {run.path / 'results.jsonl'}" + (f" (backup: {backup.name})" if backup else ""))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hrm-agents`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    console = Console()
+    try:
+        if args.command == "tag":
+            _tag(args, console)
+        elif args.command == "report":
+            path = write_report(args.run_dirs, args.out, rule=_rule_overrides(args), baseline=args.baseline,
+                                make_plots=not args.no_plots, console=console, n_resamples=args.resamples,
+                                seed=args.seed)
+            console.print(f"wrote {path} and {path.with_name('stats.json')}")
+        else:
+            path = compare_runs(args.run_a, args.run_b, args.out, console=console, n_resamples=args.resamples,
+                                seed=args.seed)
+            console.print(f"wrote {path}")
+    except (RunDirError, BackendError) as e:
+        print(f"hrm-agents {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Estimators and tests used by every report: unbiased pass@k, Wilson intervals, paired
+comparisons of two arms (bootstrap CI + p-value, exact McNemar) and the verdict rule.
+
+Pairing across samples and seeds: an arm's score on a task is the mean pass rate over all its
+attempts on that task (every sample of every seed); the paired bootstrap resamples *tasks*, so
+samples/seeds of one task stay together. McNemar's test needs binary pairs: attempt ``s`` of arm A
+on task ``t`` is paired with attempt ``s`` of arm B on ``t`` (same seed and sample index); attempts
+without a partner are left out of McNemar only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Hashable, Mapping
+
+import numpy as np
+from scipy import stats
+
+SUCCESS, PARTIAL, FAILURE = "SUCCESS", "PARTIAL", "FAILURE"
+
+# task id -> attempt key (e.g. (seed, sample)) -> passed
+Outcomes = Mapping[str, Mapping[Hashable, bool]]
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k for one task with ``n`` samples of which ``c`` passed (Chen et al. 2021).
+
+    ``1 - C(n-c, k) / C(n, k)`` in the numerically stable product form
+    ``1 - prod_{i=n-c+1}^{n} (1 - k/i)``.
+    """
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n (got n={n}, c={c}, k={k})")
+    if n - c < k:
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval (no continuity correction) for a binomial proportion; (0, 1) if n=0."""
+    if n == 0:
+        return (0.0, 1.0)
+    ci = stats.binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return (float(ci.low), float(ci.high))
+
+
+def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided exact McNemar p-value for paired binary outcomes ``a`` and ``b``.
+
+    A binomial test of the discordant pairs (a passed/b failed vs a failed/b passed) against 1/2;
+    1.0 when there are no discordant pairs.
+    """
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    if only_a + only_b == 0:
+        return 1.0
+    return float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Mean paired difference with its percentile bootstrap CI and two-sided p-value."""
+
+    delta: float
+    ci95: tuple[float, float]
+    p_value: float
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, n_resamples: int = 10_000, seed: int = 0,
+                     confidence: float = 0.95) -> BootstrapResult:
+    """Paired bootstrap of ``mean(a - b)`` over the paired units (tasks).
+
+    The CI is the percentile interval of ``n_resamples`` resampled means (``scipy.stats.bootstrap``,
+    seeded). The two-sided p-value tests "no difference" by centring the bootstrap distribution on 0:
+    ``p = (1 + #{|d* - d| >= |d|}) / (B + 1)``. With fewer than two units the CI and p are NaN.
+    """
+    d = np.asarray(a, float) - np.asarray(b, float)
+    if d.shape[0] == 0:
+        return BootstrapResult(float("nan"), (float("nan"), float("nan")), float("nan"))
+    delta = float(d.mean())
+    if d.shape[0] < 2:
+        return BootstrapResult(delta, (float("nan"), float("nan")), float("nan"))
+    res = stats.bootstrap((d,), np.mean, n_resamples=n_resamples, method="percentile",
+                          confidence_level=confidence, rng=np.random.default_rng(seed))
+    boot = res.bootstrap_distribution
+    extreme = np.sum(np.abs(boot - delta) >= abs(delta) - 1e-12)
+    p = float((1 + extreme) / (n_resamples + 1))
+    return BootstrapResult(delta, (float(res.confidence_interval.low), float(res.confidence_interval.high)), p)
+
+
+def bootstrap_ci(values: np.ndarray, *, n_resamples: int = 10_000, seed: int = 0,
+                 confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of ``values`` (e.g. per-task pass@k); NaN for < 2 values."""
+    x = np.asarray(values, float)
+    if x.shape[0] < 2:
+        return (float("nan"), float("nan"))
+    ci = stats.bootstrap((x,), np.mean, n_resamples=n_resamples, method="percentile",
+                         confidence_level=confidence, rng=np.random.default_rng(seed)).confidence_interval
+    return (float(ci.low), float(ci.high))
+
+
+def per_task_rate(outcomes: Outcomes) -> dict[str, float]:
+    """Mean pass rate per task over all its attempts (samples x seeds)."""
+    return {t: float(np.mean(list(att.values()))) for t, att in outcomes.items() if att}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Arm ``treatment`` vs arm ``baseline`` on the tasks both attempted."""
+
+    treatment: str
+    baseline: str
+    n_tasks: int
+    n_pairs: int
+    treatment_pass1: float
+    baseline_pass1: float
+    delta: float
+    ci95: tuple[float, float]
+    p_value: float
+    mcnemar_p: float
+    only_treatment: int = 0
+    only_baseline: int = 0
+
+    def pass_at_1(self) -> dict[str, object]:
+        """The ``stats.json`` block ``{"<treatment>": .., "<baseline>": .., "delta": .., ...}``."""
+        return {self.treatment: self.treatment_pass1, self.baseline: self.baseline_pass1,
+                "delta": self.delta, "ci95": list(self.ci95), "p_value": self.p_value,
+                "mcnemar_p": self.mcnemar_p}
+
+
+def compare(treatment: str, a: Outcomes, baseline: str, b: Outcomes, *, n_resamples: int = 10_000,
+            seed: int = 0) -> Comparison:
+    """Paired comparison of two arms' outcomes (see the module doc for how samples/seeds pair)."""
+    ra, rb = per_task_rate(a), per_task_rate(b)
+    tasks = sorted(set(ra) & set(rb))
+    xa, xb = np.array([ra[t] for t in tasks]), np.array([rb[t] for t in tasks])
+    boot = paired_bootstrap(xa, xb, n_resamples=n_resamples, seed=seed)
+    pairs = [(a[t][k], b[t][k]) for t in tasks for k in a[t] if k in b[t]]
+    pa, pb = (np.array(x, bool) for x in zip(*pairs)) if pairs else (np.zeros(0, bool),) * 2
+    nan = float("nan")
+    return Comparison(
+        treatment=treatment, baseline=baseline, n_tasks=len(tasks), n_pairs=len(pairs),
+        treatment_pass1=float(xa.mean()) if tasks else nan, baseline_pass1=float(xb.mean()) if tasks else nan,
+        delta=boot.delta, ci95=boot.ci95, p_value=boot.p_value, mcnemar_p=mcnemar_exact(pa, pb),
+        only_treatment=int(np.sum(pa & ~pb)), only_baseline=int(np.sum(~pa & pb)))
+
+
+@dataclass(frozen=True)
+class VerdictRule:
+    """Thresholds of the verdict; ratios are treatment / baseline (None = no efficiency target)."""
+
+    target_delta: float = 0.05
+    alpha: float = 0.05
+    max_token_ratio: float | None = None
+    max_latency_ratio: float | None = None
+
+    def as_dict(self) -> dict[str, float | None]:
+        """JSON form (written to stats.json)."""
+        return asdict(self)
+
+
+@dataclass
+class Verdict:
+    """Outcome of :func:`verdict` with the reason for every criterion."""
+
+    verdict: str
+    reasons: list[str] = field(default_factory=list)
+
+
+def verdict(cmp: Comparison, rule: VerdictRule = VerdictRule(), *, token_ratio: float | None = None,
+            latency_ratio: float | None = None) -> Verdict:
+    """Apply the verdict rule to a comparison.
+
+    * SUCCESS: delta >= target, CI lower bound > 0, bootstrap p < alpha, and every efficiency
+      target given in ``rule`` is met.
+    * PARTIAL: not SUCCESS, but the accuracy target holds (delta >= target), or efficiency targets
+      are given, all met, and delta >= 0 (at least as accurate, at the stated cost).
+    * FAILURE: otherwise (also when there are no paired tasks).
+    """
+    reasons: list[str] = []
+    acc_ok = bool(cmp.delta >= rule.target_delta)  # False for NaN
+    reasons.append(f"delta {cmp.delta:+.3f} {'>=' if acc_ok else '<'} target {rule.target_delta:+.3f}")
+    sig = bool(cmp.ci95[0] > 0 and cmp.p_value < rule.alpha)
+    reasons.append(f"CI low {cmp.ci95[0]:+.3f}, p {cmp.p_value:.4f}: "
+                   f"{'significant' if sig else 'not significant'} at alpha {rule.alpha}")
+    eff_checks = [(name, ratio, limit) for name, ratio, limit in
+                  (("token", token_ratio, rule.max_token_ratio), ("latency", latency_ratio, rule.max_latency_ratio))
+                  if limit is not None]
+    eff_ok = True
+    for name, ratio, limit in eff_checks:
+        ok = ratio is not None and bool(ratio <= limit)
+        eff_ok &= ok
+        reasons.append(f"{name} ratio {ratio if ratio is None else round(ratio, 3)} "
+                       f"{'<=' if ok else 'exceeds'} max {limit}")
+    if acc_ok and sig and eff_ok:
+        return Verdict(SUCCESS, reasons)
+    if acc_ok or (eff_checks and eff_ok and cmp.delta >= 0):
+        return Verdict(PARTIAL, reasons)
+    return Verdict(FAILURE, reasons)
