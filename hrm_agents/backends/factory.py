@@ -6,6 +6,7 @@ import importlib
 from typing import Any
 
 from .base import Backend, BackendError
+from .wrappers import wrap_backend
 
 # name -> (module, class). Modules are imported lazily so that optional extras
 # (llama-cpp-python, torch) are only needed by the backends that use them.
@@ -24,7 +25,9 @@ def make_backend(name: str | None = None, model: str | None = None, **opts: Any)
     """Build a backend by name (default: the embedded llama.cpp model).
 
     ``model`` is the model id (ollama/openai), a GGUF path (llamacpp) or a checkpoint path (hrm);
-    ``None`` picks each backend's default. Extra ``opts`` go to the backend's constructor.
+    ``None`` picks each backend's default. ``cache`` (an SQLite path) and ``log_path`` (a JSONL
+    path) wrap the backend with the response cache and the call log; other ``opts`` go to the
+    backend's constructor.
     Raises :class:`BackendError` with one line for an unknown name.
     """
     name = name or DEFAULT_BACKEND
@@ -34,4 +37,5 @@ def make_backend(name: str | None = None, model: str | None = None, **opts: Any)
     backend_cls = getattr(importlib.import_module(module), cls)
     if model is not None:
         opts["model"] = model
-    return backend_cls(**opts)
+    cache, log_path = opts.pop("cache", None), opts.pop("log_path", None)
+    return wrap_backend(backend_cls(**opts), cache=cache, log_path=log_path)

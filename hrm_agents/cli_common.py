@@ -1,0 +1,155 @@
+"""Command-line flags and the main loop shared by every experiment CLI (``experiments/*/run.py``).
+
+An experiment CLI is one call::
+
+    sys.exit(run_cli("exp1_decomp_vs_flat", CODING_ARMS, description=__doc__,
+                     default_suite="eval/suites/coding_suite.yaml", default_arms="flat,hier"))
+
+Every failure the user can cause or meet (bad flag, missing suite, server down, Ctrl-C) ends with
+one ``error: ...`` line on stderr and a non-zero exit code (2, or 130 for Ctrl-C), never a stack
+trace; finished results are already on disk by then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Mapping, NoReturn, Sequence
+
+from rich.console import Console
+from rich.markdown import Markdown
+
+from .backends import Backend, BackendError, make_backend
+from .backends.wrappers import wrap_backend
+from .runner import ArmFn, RunAborted, run_experiment
+from .tasks import SuiteError, load_suite
+
+# --base_url goes to this constructor argument of each server backend.
+_URL_OPTION = {"ollama": "host", "openai": "base_url"}
+
+
+def _csv(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def build_parser(description: str | None, *, arms: Sequence[str], default_arms: str,
+                 default_suite: str) -> argparse.ArgumentParser:
+    """The flags every experiment shares."""
+    p = _Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--suite", default=default_suite,
+                   help="suite: a .yaml/.jsonl path or humaneval/mbpp/gsm8k (default: %(default)s)")
+    p.add_argument("--model_backend", default=None,
+                   help="llamacpp (default: embedded SmolLM2-135M), ollama, openai, hrm")
+    p.add_argument("--model_name", default=None, help="model id / GGUF path / checkpoint (default: the backend's)")
+    p.add_argument("--base_url", default=None, help="server URL for ollama/openai (default: their env var or localhost)")
+    p.add_argument("--arms", type=_csv, default=_csv(default_arms),
+                   help=f"comma-separated arms out of {', '.join(arms)} (default: {default_arms})")
+    p.add_argument("--samples", type=int, default=1, help="attempts per task and arm, for pass@k (default: 1)")
+    p.add_argument("--seed", type=int, default=0, help="base seed; sample i uses seed+i (default: 0)")
+    p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default: 0, greedy)")
+    p.add_argument("--max_iters", type=int, default=3, help="most attempts per arm and task (default: 3)")
+    p.add_argument("--max_tokens", type=int, default=512, help="max new tokens per model call (default: 512)")
+    p.add_argument("--concurrency", type=int, default=1, help="attempts in parallel (default: 1)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N tasks")
+    p.add_argument("--task_ids", type=_csv, default=None, help="only these comma-separated task ids")
+    p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="arm option (repeatable), e.g. planner_tests=required")
+    p.add_argument("--name", default=None, help="run name (default: <backend>-<model>)")
+    p.add_argument("--out_root", default="runs", help="output root (default: %(default)s)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="finish an interrupted run; flags not given are taken from its config.json")
+    p.add_argument("--cache", default=None, metavar="PATH", help="SQLite response cache (default: off)")
+    p.add_argument("--no_progress", action="store_true", help="no progress bars")
+    return p
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None, arms: Mapping[str, ArmFn]
+               ) -> argparse.Namespace:
+    """Parse ``argv``; with ``--resume``, flags not given on the command line come from the run's
+    stored ``config.json`` (so ``run.py --resume RUN_DIR`` alone continues the same run)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    if args.resume:
+        config_path = Path(args.resume) / "config.json"
+        try:
+            stored = json.loads(config_path.read_text())["args"]
+        except (OSError, KeyError, ValueError) as e:
+            parser.error(f"cannot resume from {args.resume}: {config_path} unreadable ({type(e).__name__})")
+        given = {a.dest for a in parser._actions for tok in argv if tok.split("=")[0] in a.option_strings}
+        for key, value in stored.items():
+            if key not in given and key != "resume":
+                setattr(args, key, [tuple(v) for v in value] if key == "option" else value)
+    unknown = [a for a in args.arms if a not in arms]
+    if unknown or not args.arms:
+        parser.error(f"unknown arms {unknown}; choose from {', '.join(arms)}")
+    for flag in ("samples", "max_iters", "max_tokens", "concurrency"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be at least 1")
+    return args
+
+
+def backend_from_args(args: argparse.Namespace) -> Backend:
+    """The backend the flags ask for, wrapped with the response cache when ``--cache`` is set."""
+    opts: dict[str, Any] = {}
+    if args.base_url:
+        if args.model_backend not in _URL_OPTION:
+            raise BackendError(f"--base_url needs --model_backend {' or '.join(_URL_OPTION)}")
+        opts[_URL_OPTION[args.model_backend]] = args.base_url
+    return wrap_backend(make_backend(args.model_backend, args.model_name, **opts), cache=args.cache)
+
+
+def print_report(run_dir: Path) -> None:
+    """Print the run's report.md (rich markdown) and where the run lives."""
+    report = run_dir / "report.md"
+    if report.exists():
+        Console().print(Markdown(report.read_text()))
+    print(f"results: {run_dir}", flush=True)
+
+
+def run_cli(experiment: str, arms: Mapping[str, ArmFn], argv: Sequence[str] | None = None, *,
+            description: str | None = None, default_suite: str, default_arms: str) -> int:
+    """Parse flags, load the suite, build the backend, run, print the report; return the exit code."""
+    parser = build_parser(description, arms=list(arms), default_arms=default_arms, default_suite=default_suite)
+    args = parse_args(parser, argv, arms)
+    try:
+        tasks = load_suite(args.suite, limit=args.limit, task_ids=args.task_ids).tasks
+        backend = backend_from_args(args)
+        try:
+            run_dir = run_experiment(
+                experiment, tasks, {a: arms[a] for a in args.arms}, backend, samples=args.samples,
+                seed=args.seed, temperature=args.temperature, max_iters=args.max_iters,
+                max_tokens=args.max_tokens, concurrency=args.concurrency, options=dict(args.option),
+                out_root=args.out_root, name=args.name, resume=args.resume,
+                extra_config={"args": vars(args), "suite": args.suite}, progress=not args.no_progress)
+        finally:
+            backend.close()
+    except RunAborted as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except (BackendError, SuiteError, OSError) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted before the run started; nothing was saved", file=sys.stderr)
+        return 130
+    print_report(run_dir)
+    return 0

@@ -1,0 +1,169 @@
+"""Configuration of the native HRM (model + trainer), as plain JSON-serialisable dataclasses.
+
+No torch import here, so configs can be read and validated without the ``hrm`` extra.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+Arch = Literal["hrm", "transformer"]
+HaltMode = Literal["act", "fixed", "equilibrium", "random"]
+LossType = Literal["softmax", "stablemax"]
+Schedule = Literal["curriculum", "mixed"]
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid (one-line message)."""
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and halting switches.
+
+    ``arch="hrm"``: two recurrent levels (L fast, H slow) run ``H_cycles x L_cycles`` per ACT segment
+    with the one-step gradient. ``arch="transformer"``: a plain non-recurrent stack of
+    ``transformer_layers`` blocks (0 = ``H_layers + L_layers``, the matched-parameter baseline; use
+    :meth:`deep_transformer_layers` for the matched-compute "deeper" baseline).
+
+    Halting modes: ``act`` (Q-head, Q-learning, halts when q_halt > q_continue),
+    ``fixed`` (always ``halt_max_steps`` segments), ``equilibrium`` (halts when the relative change of
+    z_H over a segment drops below ``equilibrium_tol``), ``random`` (a uniform random number of
+    segments in 1..``halt_max_steps``). ``halt_max_steps=1`` turns ACT off.
+    """
+
+    vocab_size: int
+    seq_len: int
+    arch: Arch = "hrm"
+    hidden_size: int = 256
+    num_heads: int = 4
+    expansion: float = 4.0
+    H_layers: int = 2
+    L_layers: int = 2
+    H_cycles: int = 2
+    L_cycles: int = 2
+    transformer_layers: int = 0
+    halt_mode: HaltMode = "act"
+    halt_max_steps: int = 8
+    halt_exploration_prob: float = 0.1
+    equilibrium_tol: float = 1e-2
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    loss: LossType = "softmax"
+    pad_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_heads or (self.hidden_size // self.num_heads) % 2:
+            raise ConfigError(f"hidden_size {self.hidden_size} must split into {self.num_heads} heads of even size")
+        if min(self.H_layers, self.L_layers, self.H_cycles, self.L_cycles, self.halt_max_steps) < 1:
+            raise ConfigError("H/L layers, H/L cycles and halt_max_steps must all be >= 1")
+        if self.arch == "transformer" and self.halt_max_steps != 1:
+            raise ConfigError("a plain transformer has no recurrent state: use halt_max_steps=1")
+        if self.arch not in ("hrm", "transformer"):
+            raise ConfigError(f"unknown arch {self.arch!r}")
+        if self.halt_mode not in ("act", "fixed", "equilibrium", "random"):
+            raise ConfigError(f"unknown halt_mode {self.halt_mode!r}")
+        if self.loss not in ("softmax", "stablemax"):
+            raise ConfigError(f"unknown loss {self.loss!r}")
+
+    @property
+    def n_transformer_layers(self) -> int:
+        """Depth of the plain-transformer baseline."""
+        return self.transformer_layers or self.H_layers + self.L_layers
+
+    def deep_transformer_layers(self) -> int:
+        """Layers a plain transformer needs to match one HRM segment's depth (depth x cycles)."""
+        return self.H_cycles * (self.L_cycles * self.L_layers + self.H_layers)
+
+
+@dataclass
+class TrainConfig:
+    """Trainer settings; ``model`` holds the architecture (vocab/seq_len are filled from the data).
+
+    Data: ``n_train_per_k`` fresh training tasks per family and training k (none of them in the
+    evaluation splits), ``n_test_per_k`` per k in each evaluation split, ``n_eval_per_k`` of them
+    scored at every ``eval_every`` steps. ``step_weight`` > 0 adds the auxiliary step-label loss
+    (see :mod:`hrm_agents.hrm.data`). ``schedule``: ``mixed`` (all training k shuffled) or
+    ``curriculum`` (k = 2 -> 3 -> 4, promoted when the stage's training exact accuracy over one log
+    window reaches ``promote_at`` on at least ``promote_min_count`` samples); both run ``steps``
+    optimiser steps of ``batch_size`` rows (equal budgets). ``final_eval``: halting settings
+    (``{"halt_mode": .., "max_steps": ..}``, ``{}`` = the model's own) scored on the full test splits.
+    """
+
+    model: dict[str, Any] = field(default_factory=dict)
+    families: list[str] = field(default_factory=lambda: ["arith_chain"])
+    data_seed: int = 0
+    train_ks: list[int] = field(default_factory=lambda: [2, 3, 4])
+    heldout_ks: list[int] = field(default_factory=lambda: [5, 6])
+    n_train_per_k: int = 20000
+    n_test_per_k: int = 1000
+    n_eval_per_k: int = 256
+    data_workers: int = 1
+    step_weight: float = 0.0
+    schedule: Schedule = "mixed"
+    promote_at: float = 0.9
+    promote_min_count: int = 256
+    seed: int = 0
+    batch_size: int = 256
+    steps: int = 2000
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+    log_every: int = 50
+    eval_every: int = 500
+    ckpt_every: int = 500
+    export_dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+    final_eval: list[dict[str, Any]] = field(default_factory=lambda: [{}])
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+        if self.schedule not in ("curriculum", "mixed"):
+            raise ConfigError(f"unknown schedule {self.schedule!r}; use curriculum or mixed")
+        if self.batch_size < 1 or self.steps < 1:
+            raise ConfigError("batch_size and steps must be >= 1")
+
+
+def _build(cls: type, data: dict[str, Any], what: str) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown {what} key(s): {', '.join(unknown)}")
+    try:
+        return cls(**data)
+    except TypeError as e:
+        raise ConfigError(f"bad {what}: {e}") from None
+
+
+def model_config_from_dict(data: dict[str, Any]) -> ModelConfig:
+    """Validate a model config dict (one-line :class:`ConfigError` on bad keys/values)."""
+    return _build(ModelConfig, data, "model config")
+
+
+def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Validate a trainer config dict."""
+    return _build(TrainConfig, data, "train config")
+
+
+def load_json(path: str | Path) -> dict[str, Any]:
+    """Read a JSON object from ``path`` with a one-line error."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"cannot read config {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must hold a JSON object")
+    return data
+
+
+def to_dict(cfg: ModelConfig | TrainConfig) -> dict[str, Any]:
+    """JSON-ready dict of a config."""
+    d = asdict(cfg)
+    if "betas" in d:
+        d["betas"] = list(d["betas"])
+    return d

@@ -1,0 +1,113 @@
+"""Transformer building blocks of the HRM: RMSNorm (post-norm), SwiGLU, rotary positions and
+non-causal PyTorch SDPA attention (runs on CPU and GPU, no FlashAttention dependency)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Rope = tuple[torch.Tensor, torch.Tensor]
+
+
+def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Parameter-free RMSNorm computed in float32 (as in the reference HRM)."""
+    dtype = x.dtype
+    x = x.float()
+    return (x * torch.rsqrt(x.square().mean(-1, keepdim=True) + eps)).to(dtype)
+
+
+def lecun_normal_(weight: torch.Tensor) -> torch.Tensor:
+    """Truncated LeCun-normal init (std = 1/sqrt(fan_in), cut at 2 std)."""
+    std = 1.0 / math.sqrt(weight.shape[-1])
+    return nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std)
+
+
+class Rotary(nn.Module):
+    """Rotary position tables; grows on demand for sequences longer than ``max_len``."""
+
+    def __init__(self, head_dim: int, max_len: int, theta: float):
+        super().__init__()
+        self.theta = theta
+        self.register_buffer("inv_freq", 1.0 / theta ** (torch.arange(0, head_dim, 2).float() / head_dim),
+                             persistent=False)
+        self._tables(max_len)
+
+    def _tables(self, length: int) -> None:
+        freqs = torch.outer(torch.arange(length, device=self.inv_freq.device).float(), self.inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        self.register_buffer("cos", emb.cos(), persistent=False)
+        self.register_buffer("sin", emb.sin(), persistent=False)
+
+    def forward(self, length: int) -> Rope:
+        if length > self.cos.shape[0]:
+            self._tables(length)
+        return self.cos[:length], self.sin[:length]
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    xf = x.float()
+    rotated = torch.cat((-xf[..., half:], xf[..., :half]), dim=-1)
+    return (xf * cos + rotated * sin).to(x.dtype)
+
+
+class Attention(nn.Module):
+    """Multi-head non-causal self-attention with rotary positions and a key-padding mask."""
+
+    def __init__(self, hidden: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(hidden, 3 * hidden, bias=False)
+        self.out = nn.Linear(hidden, hidden, bias=False)
+
+    def forward(self, x: torch.Tensor, rope: Rope, mask: torch.Tensor) -> torch.Tensor:
+        b, s, d = x.shape
+        q, k, v = self.qkv(x).view(b, s, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k = _rotate(q, *rope), _rotate(k, *rope)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.out(y.transpose(1, 2).reshape(b, s, d))
+
+
+class SwiGLU(nn.Module):
+    """SwiGLU MLP; inner width ``expansion * 2/3 * hidden`` rounded up to a multiple of 64."""
+
+    def __init__(self, hidden: int, expansion: float):
+        super().__init__()
+        inner = 64 * math.ceil(round(expansion * hidden * 2 / 3) / 64)
+        self.gate_up = nn.Linear(hidden, 2 * inner, bias=False)
+        self.down = nn.Linear(inner, hidden, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up(x).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    """Post-norm transformer block: x = norm(x + attn(x)); x = norm(x + mlp(x))."""
+
+    def __init__(self, hidden: int, heads: int, expansion: float, eps: float):
+        super().__init__()
+        self.attn = Attention(hidden, heads)
+        self.mlp = SwiGLU(hidden, expansion)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor, rope: Rope, mask: torch.Tensor) -> torch.Tensor:
+        x = rms_norm(x + self.attn(x, rope, mask), self.eps)
+        return rms_norm(x + self.mlp(x), self.eps)
+
+
+class Stack(nn.Module):
+    """A stack of blocks that first adds its input injection: ``layers(z + injection)``."""
+
+    def __init__(self, n_layers: int, hidden: int, heads: int, expansion: float, eps: float):
+        super().__init__()
+        self.layers = nn.ModuleList(Block(hidden, heads, expansion, eps) for _ in range(n_layers))
+
+    def forward(self, z: torch.Tensor, injection: torch.Tensor, rope: Rope, mask: torch.Tensor) -> torch.Tensor:
+        z = z + injection
+        for layer in self.layers:
+            z = layer(z, rope, mask)
+        return z

