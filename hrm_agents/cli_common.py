@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Mapping, NoReturn, Sequence
+from typing import Any, Callable, Mapping, NoReturn, Sequence
 
 from rich.console import Console
 from rich.markdown import Markdown
@@ -51,12 +51,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
-def build_parser(description: str | None, *, arms: Sequence[str], default_arms: str,
-                 default_suite: str) -> argparse.ArgumentParser:
-    """The flags every experiment shares."""
+def build_parser(description: str | None, *, arms: Sequence[str], default_arms: str, default_suite: str = "",
+                 suite: bool = True) -> argparse.ArgumentParser:
+    """The flags every experiment shares; ``suite=False`` leaves out ``--suite`` (for an experiment
+    that generates its own tasks, like E3)."""
     p = _Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--suite", default=default_suite,
-                   help="suite: a .yaml/.jsonl path or humaneval/mbpp/gsm8k (default: %(default)s)")
+    if suite:
+        p.add_argument("--suite", default=default_suite,
+                       help="suite: a .yaml/.jsonl path or humaneval/mbpp/gsm8k (default: %(default)s)")
     p.add_argument("--model_backend", default=None,
                    help="llamacpp (default: embedded SmolLM2-135M), ollama, openai, hrm")
     p.add_argument("--model_name", default=None, help="model id / GGUF path / checkpoint (default: the backend's)")
@@ -117,6 +119,37 @@ def backend_from_args(args: argparse.Namespace) -> Backend:
     return wrap_backend(make_backend(args.model_backend, args.model_name, **opts), cache=args.cache)
 
 
+def runner_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The :func:`~hrm_agents.runner.run_experiment` keyword arguments set by the shared flags."""
+    return {"samples": args.samples, "seed": args.seed, "temperature": args.temperature,
+            "max_iters": args.max_iters, "max_tokens": args.max_tokens, "concurrency": args.concurrency,
+            "options": dict(args.option), "out_root": args.out_root, "name": args.name, "resume": args.resume,
+            "progress": not args.no_progress}
+
+
+def run_and_report(run: Callable[[], Path], *,
+                   errors: tuple[type[Exception], ...] = (BackendError, SuiteError, OSError),
+                   after: Callable[[Path], None] | None = None) -> int:
+    """Call ``run`` (it runs the experiment and returns the run dir), print the report (then call
+    ``after``) and return the exit code; a stopped run, one of ``errors`` or Ctrl-C before the run
+    started is one ``error:`` line on stderr instead (exit 2, or 130 for Ctrl-C)."""
+    try:
+        run_dir = run()
+    except RunAborted as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except errors as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted before the run started; nothing was saved", file=sys.stderr)
+        return 130
+    print_report(run_dir)
+    if after is not None:
+        after(run_dir)
+    return 0
+
+
 def print_report(run_dir: Path) -> None:
     """Print the run's report.md (rich markdown) and where the run lives."""
     report = run_dir / "report.md"
@@ -130,26 +163,14 @@ def run_cli(experiment: str, arms: Mapping[str, ArmFn], argv: Sequence[str] | No
     """Parse flags, load the suite, build the backend, run, print the report; return the exit code."""
     parser = build_parser(description, arms=list(arms), default_arms=default_arms, default_suite=default_suite)
     args = parse_args(parser, argv, arms)
-    try:
+
+    def run() -> Path:
         tasks = load_suite(args.suite, limit=args.limit, task_ids=args.task_ids).tasks
         backend = backend_from_args(args)
         try:
-            run_dir = run_experiment(
-                experiment, tasks, {a: arms[a] for a in args.arms}, backend, samples=args.samples,
-                seed=args.seed, temperature=args.temperature, max_iters=args.max_iters,
-                max_tokens=args.max_tokens, concurrency=args.concurrency, options=dict(args.option),
-                out_root=args.out_root, name=args.name, resume=args.resume,
-                extra_config={"args": vars(args), "suite": args.suite}, progress=not args.no_progress)
+            return run_experiment(experiment, tasks, {a: arms[a] for a in args.arms}, backend,
+                                  extra_config={"args": vars(args), "suite": args.suite}, **runner_kwargs(args))
         finally:
             backend.close()
-    except RunAborted as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except (BackendError, SuiteError, OSError) as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted before the run started; nothing was saved", file=sys.stderr)
-        return 130
-    print_report(run_dir)
-    return 0
+
+    return run_and_report(run)

@@ -157,9 +157,9 @@ def test_math_items_are_two_and_three_step_math_tasks():
     assert len(items) == 22 and len({t.id for t in items}) == 22
     assert Counter((t.family, t.meta["k"]) for t in items) == {(ARITH, 2): 6, (LIST, 2): 6, (ARITH, 3): 5, (LIST, 3): 5}
     for t in items:
-        assert t.kind == "math" and t.answer == str(reference_eval(t.meta["canonical"])[-1])
-    first = items[0].meta["canonical"]
-    assert first not in {t.meta["canonical"] for t in math_items(seed=0, n=22, exclude={first})}
+        assert t.kind == "math" and t.answer == str(reference_eval(t.reference["canonical"])[-1])
+    first = items[0].reference["canonical"]
+    assert first not in {t.reference["canonical"] for t in math_items(seed=0, n=22, exclude={first})}
 
 
 # --- questions -----------------------------------------------------------------------------------
@@ -240,8 +240,8 @@ def test_export_to_task_suite_yaml_and_jsonl(tmp_path, splits):
     task = to_task(tasks[0])
     assert task.kind == "math" and task.prompt == tasks[0].question and task.answer == str(tasks[0].answer)
     assert task.family == tasks[0].family
-    assert task.meta == {"k": tasks[0].k, "seed": tasks[0].seed, "canonical": tasks[0].canonical,
-                         "steps": reference_eval(tasks[0].canonical)}
+    assert task.meta == {"k": tasks[0].k, "seed": tasks[0].seed}  # what an arm may see
+    assert task.reference == {"canonical": tasks[0].canonical, "steps": reference_eval(tasks[0].canonical)}
     write_suite_yaml(tmp_path / "s.yaml", to_suite("demo", tasks))
     suite = Suite.model_validate(yaml.safe_load((tmp_path / "s.yaml").read_text()))
     assert [from_task(t) for t in suite.tasks] == tasks

@@ -37,7 +37,7 @@ def test_exp2_cli_embedded_model(tmp_path):
         trace = json.loads((run_dir / r["trace_path"]).read_text())["outcome"]
         assert len(trace["steps"]) >= r["model_calls"]
         if r["arm"] != "flat":
-            assert len(trace["tool_calls_detail"]) == r["tool_calls"]
+            assert len(r["meta"]["tool_calls_detail"]) == r["tool_calls"]
     hier = [r for r in records if r["arm"] == "hier"]
     assert all(r["iterations"] == 1 and r["model_calls"] >= 2 for r in hier)  # supervisor + executor(s) at least
     summary = json.loads((run_dir / "run_summary.json").read_text())

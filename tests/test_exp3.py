@@ -93,16 +93,6 @@ def test_worked_solution_shows_every_intermediate():
     lst = from_canonical("[3,1,2] rev app5 get1")
     assert e3.worked_solution(lst).splitlines()[1:] == [
         "Step 1: [3,1,2] rev = [2,1,3]", "Step 2: [2,1,3] app5 = [2,1,3,5]", "Step 3: [2,1,3,5] get1 = 1", "Answer: 1"]
-    assert e3.exemplar_block([]) == ""
-
-
-def test_few_shot_backend_puts_exemplars_in_the_system_message():
-    inner = ScriptedBackend(lambda m, p: "ok")
-    fs = e3.FewShotBackend(inner, "EXAMPLES")
-    fs.complete([Message(role="system", content="sys"), Message(role="user", content="q")])
-    fs.complete([Message(role="user", content="q")])
-    assert [[(m.role, m.content) for m in msgs] for msgs, _ in inner.calls] == [
-        [("system", "sys\n\nEXAMPLES"), ("user", "q")], [("system", "EXAMPLES"), ("user", "q")]]
 
 
 # -- arms ------------------------------------------------------------------------------------------
@@ -119,9 +109,10 @@ def test_llm_arms_wire_exemplars_by_schedule_and_budget(pool):
         system = messages[0].content
         shown = [q.id for q in e3.select_exemplars(pool, spec.budget, spec.schedule, 1)[LIST]] if spec.budget else []
         assert spec.exemplars.get(LIST, []) == shown
-        assert outcome.trace.get("exemplars", []) == shown
+        assert outcome.meta.get("exemplars", []) == shown
         questions = [line[len("Problem: "):] for line in system.splitlines() if line.startswith("Problem: ")]
         by_id = {q.id: q for q in pool}
+        assert system.count("Problem: ") == len(shown) and all(e3.worked_solution(by_id[i]) in system for i in shown)
         assert questions == [by_id[i].question for i in shown]  # in schedule order
         assert task.prompt in messages[-1].content and task.prompt not in system
 
@@ -290,7 +281,7 @@ def test_cli_scripted(tmp_path, monkeypatch, capsys):
     assert sorted(summary["arms"]) == ["flat/0", "flat@curriculum/4", "flat_tool/0", "flat_tool@curriculum/4"]
     assert summary["arms"]["flat/0"]["by_k"]["2"]["accuracy"] == 1.0
     assert "| flat/0 |" in capsys.readouterr().out
-    for argv, msg in ((["--suite", "x.yaml"], "generates its tasks"), (["--arms", "hrm"], "needs --hrm_checkpoints"),
+    for argv, msg in ((["--suite", "x.yaml"], "unrecognized arguments: --suite"), (["--arms", "hrm"], "needs --hrm_checkpoints"),
                       (["--budgets", "a"], "integers"), (["--n_per_k", "0"], "n_per_k"),
                       (["--hrm_checkpoints", "curriculum"], "SCHEDULE=PATH")):
         with pytest.raises(SystemExit) as exc:

@@ -7,10 +7,12 @@ import json
 import re
 
 import pytest
+from langchain_core.prompts import ChatPromptTemplate
 
 from hrm_agents.backends import ScriptedBackend
 from hrm_agents.backends.base import GenParams, Message
 from hrm_agents.evaluation.taxonomy import BUDGET_EXHAUSTED, TOOL_MISUSE
+from hrm_agents.graphs import prompts
 from hrm_agents.graphs.math import (CODE_STOP, MATH_ARMS, extract_codelet, flat_arm, flat_tool_arm, hier_arm,
                                     looks_like_code, parse_plan, parse_verdict, rule_checks)
 from hrm_agents.runner import ArmConfig, run_experiment
@@ -87,7 +89,7 @@ def test_flat_chain_of_thought():
     backend = ScriptedBackend(["6 * 7 = 42, plus 1 is 43.\nAnswer: 43"])
     out = flat_arm(PUBLIC, backend, ArmConfig())
     assert out.final == "43" and out.iterations == 1 and out.model_calls == 1 and out.tool_calls == 0
-    assert out.completion_tokens == 11 and "tool_calls_detail" not in out.trace and out.tags == []
+    assert out.completion_tokens == 11 and "tool_calls_detail" not in out.meta and out.tags == []
     assert QUESTION in backend.calls[0][0][-1].content
 
 
@@ -97,7 +99,7 @@ def test_flat_tool_runs_codelet_then_answers():
     backend = ScriptedBackend([fence("print(6 * 7 + 1)"), "The program printed 43.\nAnswer: 43"])
     out = flat_tool_arm(PUBLIC, backend, ArmConfig())
     assert out.final == "43" and out.model_calls == 2 and out.tool_calls == 1 and out.tags == []
-    detail = out.trace["tool_calls_detail"]
+    detail = out.meta["tool_calls_detail"]
     assert [(d["code"], d["status"], d["stdout"].strip(), d["error"], d["misuse"]) for d in detail] == [
         ("print(6 * 7 + 1)\n", "ok", "43", None, None)]
     answer_prompt = backend.calls[1][0][-1].content
@@ -108,14 +110,14 @@ def test_flat_tool_without_codelet_answers_from_reply():
     backend = ScriptedBackend(["I can do this in my head: the answer is 43."])
     out = flat_tool_arm(PUBLIC, backend, ArmConfig())
     assert out.final == "43" and out.model_calls == 1 and out.tool_calls == 0
-    assert out.trace["tool_calls_detail"] == []
+    assert out.meta["tool_calls_detail"] == []
     assert "no_tool_call" in tags(out)[TOOL_MISUSE]
 
 
 def test_flat_tool_codelet_error_is_shown_and_tagged():
     backend = ScriptedBackend([fence("eggs = 6 * 7\nprint(eggs / 0)"), "Answer: 42"])
     out = flat_tool_arm(PUBLIC, backend, ArmConfig())
-    (call,) = out.trace["tool_calls_detail"]
+    (call,) = out.meta["tool_calls_detail"]
     assert call["status"] == "error" and call["misuse"] == "error"
     assert call["error"].startswith("ZeroDivisionError") and "print(eggs / 0)" in call["error"]
     assert "error: ZeroDivisionError" in backend.calls[1][0][-1].content
@@ -126,7 +128,7 @@ def test_flat_tool_codelet_error_is_shown_and_tagged():
 def test_flat_tool_non_code_input_is_tagged():
     backend = ScriptedBackend([fence("The eggs are 6 times 7 plus 1"), "Answer: 43"])
     out = flat_tool_arm(PUBLIC, backend, ArmConfig())
-    (call,) = out.trace["tool_calls_detail"]
+    (call,) = out.meta["tool_calls_detail"]
     assert call["status"] == "error" and call["misuse"] == "non_code" and "SyntaxError" in call["error"]
     assert "non_code" in tags(out)[TOOL_MISUSE]
 
@@ -134,7 +136,7 @@ def test_flat_tool_non_code_input_is_tagged():
 def test_flat_tool_cut_off_code_is_an_error_not_non_code():
     backend = ScriptedBackend([fence("eggs = 6 * 7 + 1\nprint(f\"There are {eggs"), "Answer: 43"])
     out = flat_tool_arm(PUBLIC, backend, ArmConfig())
-    (call,) = out.trace["tool_calls_detail"]
+    (call,) = out.meta["tool_calls_detail"]
     assert call["misuse"] == "error" and call["error"].startswith("SyntaxError")
 
 
@@ -146,7 +148,7 @@ def test_looks_like_code():
 def test_flat_tool_silent_codelet_is_tagged():
     backend = ScriptedBackend([fence("eggs = 6 * 7 + 1"), "Answer: 43"])
     out = flat_tool_arm(PUBLIC, backend, ArmConfig())
-    (call,) = out.trace["tool_calls_detail"]
+    (call,) = out.meta["tool_calls_detail"]
     assert call["status"] == "ok" and call["stdout"] == "" and call["misuse"] == "no_output"
     assert "the program printed nothing" in backend.calls[1][0][-1].content
     assert "no_output" in tags(out)[TOOL_MISUSE]
@@ -164,7 +166,7 @@ def test_hier_plan_executors_verifier_accept():
     assert "step 1: Multiply 6 by 7." in seen["executor"][0] and "print the result" in seen["executor"][0]
     assert "Step 1: 42" in seen["executor"][1] and "print only the final answer" in seen["executor"][1]
     assert "Proposed answer: 43" in seen["verifier"][0]
-    assert [c["stdout"].strip() for c in out.trace["tool_calls_detail"]] == ["42", "43"]
+    assert [c["stdout"].strip() for c in out.meta["tool_calls_detail"]] == ["42", "43"]
     nodes = [s["node"] for s in out.trace["steps"]]
     assert nodes == ["supervisor", "executor", "tools", "executor", "tools", "verifier"]
     assert [c["node"] for c in out.trace["tool_log"]] == ["executor", "executor"]
@@ -208,7 +210,7 @@ def test_hier_missing_codelet_is_misuse_and_rejected():
     assert "Step 1: no program was written" in seen["executor"][1]
     assert out.trace["verdicts"][0]["reason"] == "no answer: the last step printed no number"
     assert tags(out)[TOOL_MISUSE].startswith("2 misused tool call(s): no_tool_call")
-    assert out.trace["tool_calls_detail"] == []
+    assert out.meta["tool_calls_detail"] == []
 
 
 def test_hier_long_budget_stays_under_recursion_limit():
@@ -244,3 +246,39 @@ def test_runner_records_and_tags(tmp_path):
     assert not hier["passed"] and hier["iterations"] == 2 and hier["tool_calls"] == 2
     assert BUDGET_EXHAUSTED in {t["tag"] for t in hier["failure_tags"]}
     assert records["flat_tool"]["tool_calls"] == 1 and records["flat_tool"]["final"] == "42"
+    # the arm's tool log reaches the record (and so the taxonomy); arm tags are kept as information
+    detail = records["flat_tool"]["meta"]["tool_calls_detail"]
+    assert [(c["status"], c["stdout"].strip()) for c in detail] == [("ok", "42")]
+    assert "tool_calls_detail" not in records["flat"]["meta"] and records["flat"]["meta"]["arm_tags"] == []
+    assert all(len(r["meta"]["tool_calls_detail"]) == r["tool_calls"] for r in (hier, records["flat_tool"]))
+
+
+# -- few-shot examples (E3) ------------------------------------------------------------------------
+
+def _solving_backend(arm: str) -> ScriptedBackend:
+    if arm == "hier":
+        return by_node(["1. Count the eggs."], [fence("print(43)")], ["ACCEPT"])[0]
+    return ScriptedBackend([fence("print(43)"), "Answer: 43"])
+
+
+@pytest.mark.parametrize("arm", sorted(MATH_ARMS))
+def test_examples_reach_the_system_message_of_every_call(arm):
+    examples = ["Problem: 2 + {x}\nAnswer: 4", "Problem: [1,2] sum\nAnswer: 3"]
+    backend = _solving_backend(arm)
+    out = MATH_ARMS[arm](PUBLIC, backend, ArmConfig(max_iters=1), examples=examples)
+    assert out.final == "43" and backend.calls
+    block = "Examples of solved problems:\n\n" + "\n\n".join(examples)  # braces are not template fields
+    for messages, _ in backend.calls:
+        assert messages[0].role == "system" and messages[0].content.endswith("\n\n" + block)
+        assert all(block not in m.content for m in messages[1:])
+    plain = _solving_backend(arm)
+    MATH_ARMS[arm](PUBLIC, plain, ArmConfig(max_iters=1))
+    assert all("Examples of solved problems" not in m.content for msgs, _ in plain.calls for m in msgs)
+
+
+def test_with_examples_without_a_system_message():
+    template = ChatPromptTemplate.from_messages([("human", "Q: {question}")])
+    assert prompts.with_examples(template, []) is template
+    rendered = prompts.render(prompts.with_examples(template, ["ex {1}"]), question="why?")
+    assert [(m.role, m.content) for m in rendered] == [
+        ("system", "Examples of solved problems:\n\nex {1}"), ("user", "Q: why?")]

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import hrm_agents.cli_common as cli_common
-from hrm_agents.backends import BackendError, BackendUnreachable, GenParams, Message, ScriptedBackend
-from hrm_agents.evaluation.records import AttemptRecord
+from hrm_agents.backends import BackendError, BackendUnreachable, GenParams, Message, ScriptedBackend, wrap_backend
+from hrm_agents.evaluation.records import AttemptRecord, FailureTag
 from hrm_agents.graphs.coding import flat_arm, hier_arm
 from hrm_agents.runner import ArmConfig, ArmOutcome, RunAborted, run_experiment
 from hrm_agents.tasks.schema import Task
@@ -140,10 +140,40 @@ def test_backend_errors_mid_run_become_records_then_resume_retries_them(tmp_path
         "BackendUnreachable: cannot reach Ollama at http://127.0.0.1:9"]
     assert {r.failure_tags[0].tag for r in errors} == {"backend_error"}
     assert json.loads((run_dir / "run_summary.json").read_text())["arms"]["echo"]["n_errors"] == 3
-    run_experiment("exp_test", tasks(5), {"echo": echo_arm}, ScriptedBackend([RIGHT] * 3), resume=run_dir,
-                   progress=False)
+    logged = [json.loads(line) for line in (run_dir / "calls.jsonl").read_text().splitlines()]
+    assert [m["messages"][0]["content"] for m in logged] == [f"t{i}" for i in range(5)]
+    assert [m.get("error", "")[:12] for m in logged] == ["", "BackendError", "BackendError", "BackendUnrea", ""]
+    assert logged[0]["completion"]["text"] == RIGHT
+    # a backend that already logs to the run's calls.jsonl is not wrapped again: each call is one line
+    prelogged = wrap_backend(ScriptedBackend([RIGHT] * 3), log_path=run_dir / "calls.jsonl")
+    run_experiment("exp_test", tasks(5), {"echo": echo_arm}, prelogged, resume=run_dir, progress=False)
     recs = records(run_dir)
     assert len(recs) == 5 and all(r.passed and r.error is None for r in recs)
+    resumed = (run_dir / "calls.jsonl").read_text().splitlines()[len(logged):]
+    assert [json.loads(line)["messages"][0]["content"] for line in resumed] == ["t1", "t2", "t3"]
+
+
+def test_arm_meta_and_own_tags_reach_the_record_and_the_arm_sees_no_reference(tmp_path):
+    seen = []
+
+    def arm(task, backend, cfg: ArmConfig) -> ArmOutcome:
+        seen.append(task.model_dump())
+        detail = [{"code": "print(1)", "status": "error", "stdout": "", "error": "NameError: x"}]
+        return ArmOutcome(final=RIGHT if task.id == "t0" else WRONG, tags=[FailureTag(tag="tool_misuse", evidence="mine")],
+                          meta={"tool_calls_detail": detail, "family": "spoofed", "steps": [0]})
+
+    task_list = [t.model_copy(update={"family": "fam", "meta": {"k": 2}, "reference": {"steps": [3, 5]}})
+                 for t in tasks(2)]
+    recs = {r.task_id: r for r in records(run(tmp_path, task_list, {"a": arm}, ScriptedBackend([])))}
+    assert all("reference" not in t and t["meta"] == {"k": 2} for t in seen)
+    passed, failed = recs["t0"], recs["t1"]
+    assert passed.passed and not failed.passed
+    for r in (passed, failed):
+        assert r.meta["arm_tags"] == [{"tag": "tool_misuse", "evidence": "mine"}]  # kept on passed attempts too
+        assert r.meta["tool_calls_detail"][0]["error"] == "NameError: x"
+        assert (r.meta["family"], r.meta["steps"], r.meta["k"]) == ("fam", [3, 5], 2)  # the evaluator's data wins
+    assert [t.tag for t in failed.failure_tags] == ["tool_misuse", "wrong_answer"]
+    assert failed.failure_tags[0].evidence == "mine"  # the arm's own tag wins over the rule tag of that name
 
 
 def test_consecutive_backend_errors_abort_the_run(tmp_path):
@@ -344,3 +374,18 @@ def test_backend_flags_cache_and_base_url(tmp_path):
     args = parse_args(parser, ["--base_url", "http://host:1"], {"flat": flat_arm})
     with pytest.raises(BackendError, match="--base_url needs --model_backend ollama or openai"):
         backend_from_args(args)
+
+
+def test_package_exports_and_light_import():
+    code = ("import sys, hrm_agents\n"
+            "heavy = {'torch', 'llama_cpp', 'scipy', 'langgraph', 'hrm_agents.runner'} & set(sys.modules)\n"
+            "assert not heavy, heavy\n"
+            "from hrm_agents import load_suite, make_backend, run_experiment\n"
+            "import hrm_agents.runner, hrm_agents.evaluation as ev\n"
+            "assert run_experiment is hrm_agents.runner.run_experiment\n"
+            "assert all(getattr(ev, n) is not None for n in ev.__all__) and ev.write_report and ev.tag_attempt\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        import hrm_agents
+        hrm_agents.nope

@@ -9,8 +9,8 @@ import pytest
 from scipy import stats as sps
 
 from hrm_agents.evaluation.stats import (FAILURE, PARTIAL, SUCCESS, Comparison, VerdictRule, bootstrap_ci,
-                                         compare, mcnemar_exact, paired_bootstrap, pass_at_k, verdict,
-                                         wilson_ci)
+                                         compare, mcnemar_exact, paired_bootstrap, pass_at_k, unpaired_bootstrap_ci,
+                                         verdict, wilson_ci)
 
 
 @pytest.mark.parametrize("n,c,k", [(n, c, k) for n in (1, 5, 10, 50) for c in range(0, n + 1, max(1, n // 5))
@@ -139,3 +139,17 @@ def test_verdict_rule() -> None:
     assert verdict(good, eff, token_ratio=None).verdict == PARTIAL  # target given but not measurable
     assert verdict(_cmp(0.0, (-0.1, 0.1), 1.0), eff, token_ratio=0.5).verdict == PARTIAL  # cheaper, as accurate
     assert verdict(_cmp(-0.1, (-0.2, 0.0), 0.1), eff, token_ratio=0.5).verdict == FAILURE  # cheaper but worse
+
+
+def test_unpaired_bootstrap_ci_resamples_each_group_on_its_own():
+    a, b = np.array([1.0] * 10 + [0.0] * 10), np.array([1.0] * 18 + [0.0] * 2)  # different task sets, 20 each
+    lo, hi = unpaired_bootstrap_ci(a, b, n_resamples=4000, seed=3)
+    assert (lo, hi) == unpaired_bootstrap_ci(a, b, n_resamples=4000, seed=3)  # seeded
+    rng = np.random.default_rng(0)  # an independent percentile bootstrap of the difference of means
+    diffs = [rng.choice(a, a.size).mean() - rng.choice(b, b.size).mean() for _ in range(4000)]
+    assert lo == pytest.approx(np.percentile(diffs, 2.5), abs=0.05)
+    assert hi == pytest.approx(np.percentile(diffs, 97.5), abs=0.05)
+    assert lo < -0.4 < hi < 0  # the groups differ
+    unequal = unpaired_bootstrap_ci([1, 0, 1], [0, 0, 1, 0, 0, 1, 0], n_resamples=500)  # sizes need not match
+    assert unequal[0] < 2 / 3 - 2 / 7 < unequal[1]
+    assert all(math.isnan(x) for x in unpaired_bootstrap_ci([1.0], [0.0, 1.0]))

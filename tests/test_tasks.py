@@ -27,6 +27,7 @@ from hrm_agents.tasks import (
     save_suite,
 )
 from hrm_agents.tasks import suites as suites_mod
+from hrm_agents.tasks.schema import PublicTask, Task
 from hrm_agents.tasks.suites import doctest_asserts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -500,3 +501,45 @@ def test_public_view_hides_hidden_tests_and_answers():
         assert "hidden_tests" not in public and "answer" not in public and "test_setup" not in public
         if t.kind == "math":
             assert t.answer not in json.dumps(public["meta"])
+
+
+# -- what an arm may see ---------------------------------------------------------------------------
+
+EVALUATOR_ONLY = {"answer", "hidden_tests", "test_setup", "reference", "steps", "canonical"}
+
+
+def _keys(obj: object) -> set[str]:
+    """Every mapping key anywhere in ``obj``."""
+    if isinstance(obj, dict):
+        return set(obj) | {k for v in obj.values() for k in _keys(v)}
+    if isinstance(obj, (list, tuple)):
+        return {k for v in obj for k in _keys(v)}
+    return set()
+
+
+def _all_tasks() -> list[Task]:
+    from hrm_agents.curriculum import make_splits, math_items, to_task
+    from hrm_agents.curriculum.e3 import test_tasks
+
+    curriculum = [t for split in make_splits(0, 3, 3).values() for t in split] + test_tasks(0, 2)
+    return ([to_task(t) for t in curriculum] + math_items(0, 8)
+            + [t for spec in (CODING, MATH, "humaneval", MBPP_JSONL, GSM8K_JSONL) for t in load_suite(spec).tasks])
+
+
+def test_public_view_leaks_no_answer_steps_or_hidden_tests():
+    tasks = _all_tasks()
+    assert {t.family for t in tasks} >= {"arith_chain", "list_program", "humaneval", "mbpp", "gsm8k"}
+    curriculum = [t for t in tasks if t.reference]
+    assert len(curriculum) > 50 and all(t.reference["steps"] for t in curriculum)
+    for task in tasks:
+        public = task.public()
+        dumped = public.model_dump()
+        assert not _keys(dumped) & EVALUATOR_ONLY, task.id
+        assert type(public) is PublicTask and not hasattr(public, "reference")
+        # outside the question itself, the public JSON holds neither the canonical form nor the step results
+        rest = json.dumps({k: v for k, v in dumped.items() if k != "prompt"})
+        if task.reference:
+            assert task.reference["canonical"] not in rest
+            assert json.dumps(task.reference["steps"][1:]) not in rest
+        for test in task.hidden_tests:  # a hidden test is only visible when the task shows it on purpose
+            assert test not in rest or any(test in v for v in task.visible_tests)

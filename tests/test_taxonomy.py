@@ -19,7 +19,7 @@ CODE_TASK = Task(id="add", kind="code", entry_point="add",
 MBPP_TASK = Task(id="mbpp", kind="code", entry_point="largest", prompt="Write a function to find the largest number.",
                  hidden_tests=["assert largest([1, 5, 2]) == 5"])
 MATH_TASK = Task(id="m1", kind="math", prompt="Start with 3, add 4, then multiply by 2.", answer="14",
-                 family="arith_chain", meta={"k": 2, "steps": [7, 14]})
+                 family="arith_chain", meta={"k": 2}, reference={"steps": [7, 14]})
 GOOD = "def add(a, b):\n    return a + b\n"
 
 
@@ -217,7 +217,7 @@ def test_retag_keeps_the_arms_own_tags_and_drops_stale_ones() -> None:
 
 def test_list_state_intermediates_match_any_spacing() -> None:
     task = Task(id="l1", kind="math", prompt="Take [3,1,2], reverse it, sort it, give the 1st element.", answer="1",
-                family="list_program", meta={"k": 3, "steps": [[2, 1, 3], [1, 2, 3], 1]})
+                family="list_program", meta={"k": 3}, reference={"steps": [[2, 1, 3], [1, 2, 3], 1]})
     t = tags(task, rec(task_id="l1", final="reversed: [2,1,3]; sorted: [3, 2, 2]. Answer: 3", expected="1"))
     # mention-based: step 3's value 1 counts as reached because "1" appears in the first list
     assert t[WRONG_ANSWER] == "answer 3 != expected 1; intermediates reached 2/3, first missing: step 2 = [1, 2, 3]"

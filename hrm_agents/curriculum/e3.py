@@ -10,8 +10,8 @@ training examples (native HRM), scored on curriculum test tasks at k = 2..6.
   :func:`~hrm_agents.curriculum.schedule_streams`: ``curriculum`` = easy to hard (k = 2, then 3,
   then 4), ``mixed`` = the very same exemplars shuffled. Budgets are nested (the exemplars of budget
   2 are among those of budget 4). Arm names: ``flat/0`` (no exemplars), ``flat@curriculum/4``, ...
-  The E2 graph builders take no exemplars, so they reach the model through
-  :class:`FewShotBackend`: appended to the system message of every model call of the attempt.
+  The exemplars go to the E2 arm as ``examples=`` (shown in the system message of every model call
+  of the attempt, :func:`~hrm_agents.graphs.prompts.with_examples`).
 * HRM arms: ``hrm@<schedule>``, a checkpoint trained under that schedule answering with one call.
 * After the run, :func:`summarize` writes ``e3_summary.json`` (+ ``e3_summary.md`` and figures):
   accuracy per k with Wilson 95% CIs, accuracy vs exemplar budget, the generalisation gap
@@ -27,15 +27,13 @@ import sys
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
-from scipy import stats as sps
 
-from ..backends.base import Backend, BackendError, Completion, GenParams, Message
-from ..backends.wrappers import BackendWrapper
+from ..backends.base import Backend, BackendError, GenParams, Message
 from ..evaluation.records import AttemptRecord
-from ..evaluation.stats import compare, wilson_ci
+from ..evaluation.stats import compare, unpaired_bootstrap_ci, wilson_ci
 from ..runner import ArmConfig, ArmFn, ArmOutcome, RunAborted, run_experiment
 from .export import to_task
 from .generator import generate, make_splits
@@ -96,40 +94,18 @@ def worked_solution(t: CurriculumTask) -> str:
     return "\n".join([f"Problem: {t.question}", *lines, f"Answer: {t.answer}"])
 
 
-def exemplar_block(exemplars: Sequence[CurriculumTask]) -> str:
-    """The few-shot text shown to the model ('' for no exemplars)."""
-    if not exemplars:
-        return ""
-    return "Examples of solved problems:\n\n" + "\n\n".join(worked_solution(t) for t in exemplars)
-
-
-class FewShotBackend(BackendWrapper):
-    """Shows few-shot exemplars on every call: ``block`` is appended to the first message when it is
-    a system message, else sent as a system message of its own before the others."""
-
-    def __init__(self, inner: Backend, block: str):
-        super().__init__(inner)
-        self.block = block
-
-    def _complete(self, messages: list[Message], params: GenParams) -> Completion:
-        if messages and messages[0].role == "system":
-            messages = [Message(role="system", content=f"{messages[0].content}\n\n{self.block}"), *messages[1:]]
-        else:
-            messages = [Message(role="system", content=self.block), *messages]
-        return self.inner.complete(messages, params)
-
-
 # -- arms ------------------------------------------------------------------------------------------
 
-def few_shot_arm(base: ArmFn, exemplars: Mapping[str, Sequence[CurriculumTask]]) -> ArmFn:
-    """``base`` with the exemplars of the task's family (none for a family not in ``exemplars``);
-    the exemplar ids go to ``trace["exemplars"]``."""
-    blocks = {f: (exemplar_block(ex), [t.id for t in ex]) for f, ex in exemplars.items()}
+def few_shot_arm(base: Callable[..., ArmOutcome], exemplars: Mapping[str, Sequence[CurriculumTask]]) -> ArmFn:
+    """``base`` (an E2 math arm) given the worked solutions of the task family's exemplars as
+    ``examples=`` (none for a family not in ``exemplars``); the exemplar ids go to
+    ``meta["exemplars"]`` of the attempt's record."""
+    shown = {f: ([worked_solution(t) for t in ex], [t.id for t in ex]) for f, ex in exemplars.items()}
 
     def arm(task: Any, backend: Backend, cfg: ArmConfig) -> ArmOutcome:
-        block, ids = blocks.get(task.family, ("", []))
-        outcome = base(task, FewShotBackend(backend, block) if block else backend, cfg)
-        outcome.trace["exemplars"] = ids
+        examples, ids = shown.get(task.family, ([], []))
+        outcome = base(task, backend, cfg, examples=examples)
+        outcome.meta["exemplars"] = ids
         return outcome
 
     return arm
@@ -331,11 +307,7 @@ def generalisation_gap(ood: Sequence[float], in_dist: Sequence[float], *, n_resa
     a, b = np.asarray(ood, float), np.asarray(in_dist, float)
     if not len(a) or not len(b):
         return {"delta": None, "ci95": [None, None], "n_ood_tasks": len(a), "n_id_tasks": len(b)}
-    ci = (float("nan"), float("nan"))
-    if len(a) >= 2 and len(b) >= 2:
-        res = sps.bootstrap((a, b), lambda x, y, axis: x.mean(axis) - y.mean(axis), paired=False, vectorized=True,
-                            n_resamples=n_resamples, method="percentile", rng=np.random.default_rng(seed))
-        ci = (float(res.confidence_interval.low), float(res.confidence_interval.high))
+    ci = unpaired_bootstrap_ci(a, b, n_resamples=n_resamples, seed=seed)
     return {"delta": float(a.mean() - b.mean()), "ci95": list(ci), "n_ood_tasks": len(a), "n_id_tasks": len(b)}
 
 
@@ -572,12 +544,10 @@ def _pairs(text: str) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None, *, description: str | None = None) -> int:
     """The E3 CLI (``experiments/exp3_curriculum/run.py``); returns the exit code."""
-    from ..cli_common import backend_from_args, build_parser, parse_args, print_report
+    from ..cli_common import backend_from_args, build_parser, parse_args, run_and_report, runner_kwargs
 
     choices = [*LLM_ARMS, "hrm"]
-    parser = build_parser(description, arms=choices, default_arms="flat", default_suite="")
-    suite = next(a for a in parser._actions if a.dest == "suite")
-    suite.help = argparse.SUPPRESS  # E3 generates its tasks
+    parser = build_parser(description, arms=choices, default_arms="flat", suite=False)  # E3 generates its tasks
     parser.add_argument("--n_per_k", type=int, default=10, help="test tasks per family and k (default: 10)")
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated (default: %(default)s)")
     parser.add_argument("--ks", type=_ints, default=[*TRAIN_KS, *HELDOUT_KS],
@@ -589,8 +559,6 @@ def main(argv: Sequence[str] | None = None, *, description: str | None = None) -
                         help="HRM training folders (or checkpoints) per schedule, e.g. "
                              "curriculum=runs/hrm-cur,mixed=runs/hrm-mix; adds arms hrm@<schedule>")
     args = parse_args(parser, argv, dict.fromkeys(choices))
-    if args.suite:
-        parser.error("--suite: E3 generates its tasks; use --n_per_k, --families, --ks, --seed")
     if "hrm" in args.arms and not args.hrm_checkpoints:
         parser.error("--arms hrm needs --hrm_checkpoints")
     settings = E3Settings(seed=args.seed, n_per_k=args.n_per_k, families=[f for f in args.families.split(",") if f],
@@ -601,25 +569,14 @@ def main(argv: Sequence[str] | None = None, *, description: str | None = None) -
         settings.check()
     except ValueError as e:
         parser.error(str(e))
-    backend = None
-    try:
+
+    def run() -> Path:
         backend = backend_from_args(args) if settings.bases else None
-        run_dir = run_e3(settings, backend, samples=args.samples, seed=args.seed, temperature=args.temperature,
-                         max_iters=args.max_iters, max_tokens=args.max_tokens, concurrency=args.concurrency,
-                         options=dict(args.option), out_root=args.out_root, name=args.name, resume=args.resume,
-                         extra_config={"args": vars(args)}, progress=not args.no_progress)
-    except RunAborted as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except (BackendError, ValueError, OSError) as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted before the run started; nothing was saved", file=sys.stderr)
-        return 130
-    finally:
-        if backend is not None:
-            backend.close()
-    print_report(run_dir)
-    print((run_dir / "e3_summary.md").read_text())
-    return 0
+        try:
+            return run_e3(settings, backend, extra_config={"args": vars(args)}, **runner_kwargs(args))
+        finally:
+            if backend is not None:
+                backend.close()
+
+    return run_and_report(run, errors=(BackendError, ValueError, OSError),
+                          after=lambda run_dir: print((run_dir / "e3_summary.md").read_text()))

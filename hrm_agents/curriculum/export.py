@@ -17,17 +17,18 @@ YAML_SPLITS: tuple[str, ...] = ("val", "test_id", "heldout")
 
 
 def to_task(t: CurriculumTask) -> Task:
-    """A math :class:`Task`: prompt = question, answer = str(answer), meta = {k, seed, canonical, steps}."""
+    """A math :class:`Task`: prompt = question, answer = str(answer), meta = {k, seed} and the
+    evaluator-only ``reference`` = {canonical, steps} (per-step results; arms never see it)."""
     steps = [list(s) if isinstance(s, tuple) else s for s in t.steps]
     return Task(id=t.id, kind="math", prompt=t.question, answer=str(t.answer), family=t.family,
-                meta={"k": t.k, "seed": t.seed, "canonical": t.canonical, "steps": steps})
+                meta={"k": t.k, "seed": t.seed}, reference={"canonical": t.canonical, "steps": steps})
 
 
 def from_task(task: Task) -> CurriculumTask:
     """Rebuild a curriculum task from its exported :class:`Task` (ValueError if it does not check out)."""
-    if "canonical" not in task.meta:
-        raise ValueError(f"task {task.id!r} has no meta.canonical; not a curriculum task")
-    t = from_canonical(task.meta["canonical"], seed=task.meta.get("seed"))
+    if "canonical" not in task.reference:
+        raise ValueError(f"task {task.id!r} has no reference.canonical; not a curriculum task")
+    t = from_canonical(task.reference["canonical"], seed=task.meta.get("seed"))
     if str(t.answer) != task.answer:
         raise ValueError(f"task {task.id!r}: stored answer {task.answer!r} != recomputed {t.answer}")
     return t

@@ -1,0 +1,23 @@
+"""The evaluator: one result format, failure taxonomy, statistics and reports for every experiment.
+
+* records: :class:`AttemptRecord` (one line of ``results.jsonl``), :class:`FailureTag`.
+* stats: unbiased pass@k, Wilson CIs, paired comparison (bootstrap + McNemar), unpaired bootstrap
+  CI, the verdict rule.
+* taxonomy: rule-based failure tags with evidence (:func:`tag_attempt`, :func:`retag`).
+* report: analysis of run folders into ``stats.json`` / ``report.md`` (:func:`write_report`,
+  :func:`compare_runs`, :func:`tag_run`); :func:`load_run` reads a run folder.
+"""
+
+from .io import RunData, RunDirError, load_run, load_tasks
+from .records import AttemptRecord, FailureTag
+from .report import analyze, compare_runs, tag_run, write_report
+from .stats import (Comparison, VerdictRule, bootstrap_ci, compare, mcnemar_exact, paired_bootstrap, pass_at_k,
+                    unpaired_bootstrap_ci, verdict, wilson_ci)
+from .taxonomy import TAG_DESCRIPTIONS, TAGS, retag, tag_attempt
+
+__all__ = [
+    "AttemptRecord", "Comparison", "FailureTag", "RunData", "RunDirError", "TAGS", "TAG_DESCRIPTIONS", "VerdictRule",
+    "analyze", "bootstrap_ci", "compare", "compare_runs", "load_run", "load_tasks", "mcnemar_exact",
+    "paired_bootstrap", "pass_at_k", "retag", "tag_attempt", "tag_run", "unpaired_bootstrap_ci", "verdict",
+    "wilson_ci", "write_report",
+]

@@ -1,5 +1,6 @@
 """Estimators and tests used by every report: unbiased pass@k, Wilson intervals, paired
-comparisons of two arms (bootstrap CI + p-value, exact McNemar) and the verdict rule.
+comparisons of two arms (bootstrap CI + p-value, exact McNemar), an unpaired bootstrap CI (groups
+of different tasks) and the verdict rule.
 
 Pairing across samples and seeds: an arm's score on a task is the mean pass rate over all its
 attempts on that task (every sample of every seed); the paired bootstrap resamples *tasks*, so
@@ -11,7 +12,7 @@ without a partner are left out of McNemar only.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Hashable, Mapping
+from typing import Callable, Hashable, Mapping
 
 import numpy as np
 from scipy import stats
@@ -87,15 +88,31 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, n_resamples: int = 10_000,
     return BootstrapResult(delta, (float(res.confidence_interval.low), float(res.confidence_interval.high)), p)
 
 
+def _percentile_ci(samples: tuple[np.ndarray, ...], statistic: Callable[..., np.ndarray], n_resamples: int,
+                   seed: int, confidence: float) -> tuple[float, float]:
+    """Percentile bootstrap CI of ``statistic`` resampling each of ``samples`` on its own (seeded);
+    NaN when a sample has fewer than 2 values."""
+    if min(x.shape[0] for x in samples) < 2:
+        return (float("nan"), float("nan"))
+    ci = stats.bootstrap(samples, statistic, n_resamples=n_resamples, method="percentile",
+                         confidence_level=confidence, rng=np.random.default_rng(seed)).confidence_interval
+    return (float(ci.low), float(ci.high))
+
+
 def bootstrap_ci(values: np.ndarray, *, n_resamples: int = 10_000, seed: int = 0,
                  confidence: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean of ``values`` (e.g. per-task pass@k); NaN for < 2 values."""
-    x = np.asarray(values, float)
-    if x.shape[0] < 2:
-        return (float("nan"), float("nan"))
-    ci = stats.bootstrap((x,), np.mean, n_resamples=n_resamples, method="percentile",
-                         confidence_level=confidence, rng=np.random.default_rng(seed)).confidence_interval
-    return (float(ci.low), float(ci.high))
+    return _percentile_ci((np.asarray(values, float),), np.mean, n_resamples, seed, confidence)
+
+
+def unpaired_bootstrap_ci(a: np.ndarray, b: np.ndarray, *, n_resamples: int = 10_000, seed: int = 0,
+                          confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of ``mean(a) - mean(b)`` for *independent* groups, each resampled
+    on its own: arms evaluated on different task sets or schedules, or one arm's per-task pass rates
+    on two task groups (e.g. held-out vs in-distribution step counts). For two arms on the same
+    tasks use the paired :func:`compare`. NaN when a group has fewer than 2 values."""
+    return _percentile_ci((np.asarray(a, float), np.asarray(b, float)),
+                          lambda x, y, axis: x.mean(axis) - y.mean(axis), n_resamples, seed, confidence)
 
 
 def per_task_rate(outcomes: Outcomes) -> dict[str, float]:

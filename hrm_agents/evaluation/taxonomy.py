@@ -3,7 +3,7 @@ evidence that led to it.
 
 Inputs are the :class:`AttemptRecord` (final code/answer, plan, self-check verdict, iterations,
 error, ``hidden_report`` = the sandbox ``TestReport`` as a dict, ``meta["max_iters"]`` and
-``meta["tool_calls_detail"]``) and the task (entry point, prompt, tests, answer, ``meta["steps"]``).
+``meta["tool_calls_detail"]``) and the task (entry point, prompt, tests, answer, ``reference["steps"]``).
 Model-written code is only *parsed* here (``ast``), never run.
 
 Order of the tags on one attempt: first the one mechanical outcome (extraction failure, syntax
@@ -186,9 +186,10 @@ def _gold(task: PublicTask | Task | None, record: AttemptRecord) -> str | None:
     return record.expected if record.expected is not None else getattr(task, "answer", None)
 
 
-def _steps(task: PublicTask | None, record: AttemptRecord) -> list[Any]:
-    """Gold intermediate results: curriculum ``meta["steps"]`` (ints, or lists for list states)."""
-    return list((task.meta if task is not None else {}).get("steps") or record.meta.get("steps") or [])
+def _steps(task: PublicTask | Task | None, record: AttemptRecord) -> list[Any]:
+    """Gold intermediate results (ints, or lists for list states): the curriculum task's evaluator-only
+    ``reference["steps"]``, else the copy the runner keeps in ``record.meta["steps"]``."""
+    return list(getattr(task, "reference", {}).get("steps") or record.meta.get("steps") or [])
 
 
 def _mentions(text: str, value: Any) -> bool:

@@ -3,7 +3,7 @@
 Models wrap code in fenced blocks, add prose, print examples, name the function differently, or
 run out of tokens mid-block. :func:`extract_code` handles these cases and reports *how* it found
 the code; when nothing usable is found it returns ``code=None`` with the reason (the caller tags
-the attempt ``extraction_failed``) instead of raising. Nothing here executes the code: it is only
+the attempt ``extraction_failure``) instead of raising. Nothing here executes the code: it is only
 parsed with :mod:`ast`.
 """
 
@@ -52,7 +52,7 @@ class _Candidate:
     functions: list[str] = field(default_factory=list)
 
 
-def _blocks(text: str) -> list[str]:
+def python_blocks(text: str) -> list[str]:
     """Python fenced blocks of ``text`` (an unterminated last block counts: output was cut off)."""
     return [body for lang, body in _FENCE.findall(text) if lang.lower() in _PYTHON_LANGS]
 
@@ -134,7 +134,7 @@ def extract_code(text: str, entry_point: str | None) -> Extraction:
     that parse, the last one defining ``entry_point`` wins. If none defines it but exactly one
     function is defined in all candidates, that function is aliased to ``entry_point``.
     """
-    cands, method = [_parse(b) for b in _blocks(text)], "fenced"
+    cands, method = [_parse(b) for b in python_blocks(text)], "fenced"
     if not cands and (bare := _bare(text)) is not None:
         cands, method = [bare], "bare"
     if not cands:

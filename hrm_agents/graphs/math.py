@@ -32,7 +32,7 @@ import math
 import operator
 import re
 import textwrap
-from typing import Annotated, Any, Callable, TypedDict
+from typing import Annotated, Any, Callable, Sequence, TypedDict
 
 from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
 from langchain_core.prompts import ChatPromptTemplate
@@ -49,7 +49,7 @@ from ..tasks.answers import extract_answer, parse_number
 from ..tasks.schema import PublicTask
 from . import prompts
 from .common import StepsState, gen_params, llm_step, outcome_from_state, tool_step
-from .extract import Extraction, _blocks
+from .extract import Extraction, python_blocks
 
 TOOL_ARG = "code"  # the argument of the sandbox python_tool
 CODE_STOP = ("\n```\n\n",)  # end of a code block followed by prose: the codelet is complete
@@ -126,7 +126,7 @@ def extract_codelet(text: str) -> Extraction:
     else the whole reply when it parses as Python and prints (``"bare"``), else ``code=None``.
     Nothing is executed here.
     """
-    blocks = _blocks(text)
+    blocks = python_blocks(text)
     if blocks:
         code = textwrap.dedent(blocks[0]).strip("\n") + "\n"
         error = _syntax_error(code)
@@ -425,22 +425,26 @@ def route_after_verifier(cfg: ArmConfig) -> Callable[[MathState], str]:
 
 # -- graphs and arms -------------------------------------------------------------------------------
 
-def build_flat_graph(backend: Backend, cfg: ArmConfig):
-    """Compiled chain-of-thought graph: solver -> END."""
+def build_flat_graph(backend: Backend, cfg: ArmConfig, examples: Sequence[str] = ()):
+    """Compiled chain-of-thought graph: solver -> END. ``examples``: few-shot worked solutions
+    shown in the system message of every model call (:func:`~hrm_agents.graphs.prompts.with_examples`)."""
     g = StateGraph(MathState)
-    g.add_node("solver", solver_node(backend, cfg))
+    g.add_node("solver", solver_node(backend, cfg, prompt=prompts.with_examples(prompts.MATH_FLAT, examples)))
     g.add_edge(START, "solver")
     g.add_edge("solver", END)
     return g.compile()
 
 
-def build_flat_tool_graph(backend: Backend, cfg: ArmConfig):
-    """Compiled flat + tool graph: tool_solver -> tools -> observe -> answer, or tool_solver -> END."""
+def build_flat_tool_graph(backend: Backend, cfg: ArmConfig, examples: Sequence[str] = ()):
+    """Compiled flat + tool graph: tool_solver -> tools -> observe -> answer, or tool_solver -> END
+    (``examples`` as in :func:`build_flat_graph`)."""
     g = StateGraph(MathState)
-    g.add_node("tool_solver", tool_solver_node(backend, cfg))
+    g.add_node("tool_solver", tool_solver_node(backend, cfg,
+                                               prompt=prompts.with_examples(prompts.MATH_FLAT_TOOL, examples)))
     g.add_node("tools", ToolNode([python_tool]))
     g.add_node("observe", observe_node())
-    g.add_node("answer", tool_answer_node(backend, cfg))
+    g.add_node("answer", tool_answer_node(backend, cfg, prompt=prompts.with_examples(prompts.MATH_TOOL_ANSWER,
+                                                                                   examples)))
     g.add_edge(START, "tool_solver")
     g.add_conditional_edges("tool_solver", lambda s: "tools" if pending_tool_call(s) else "done",
                             {"tools": "tools", "done": END})
@@ -457,18 +461,20 @@ def _max_subgoals(cfg: ArmConfig) -> int:
     return value
 
 
-def build_hier_graph(backend: Backend, cfg: ArmConfig):
+def build_hier_graph(backend: Backend, cfg: ArmConfig, examples: Sequence[str] = ()):
     """Compiled supervisor -> executors (PoT, via the ToolNode) -> verifier graph.
 
-    ``cfg.options["max_subgoals"]`` (default 3) bounds the plan length.
+    ``cfg.options["max_subgoals"]`` (default 3) bounds the plan length; ``examples`` as in
+    :func:`build_flat_graph`.
     """
     max_subgoals = _max_subgoals(cfg)
     g = StateGraph(MathState)
-    g.add_node("supervisor", supervisor_node(backend, cfg, max_subgoals=max_subgoals))
-    g.add_node("executor", executor_node(backend, cfg))
+    g.add_node("supervisor", supervisor_node(backend, cfg, max_subgoals=max_subgoals,
+                                             prompt=prompts.with_examples(prompts.MATH_SUPERVISOR, examples)))
+    g.add_node("executor", executor_node(backend, cfg, prompt=prompts.with_examples(prompts.MATH_EXECUTOR, examples)))
     g.add_node("tools", ToolNode([python_tool]))
     g.add_node("observe", observe_node())
-    g.add_node("verifier", verifier_node(backend, cfg))
+    g.add_node("verifier", verifier_node(backend, cfg, prompt=prompts.with_examples(prompts.MATH_VERIFIER, examples)))
     g.add_edge(START, "supervisor")
     g.add_edge("supervisor", "executor")
     step_targets = {"tools": "tools", "executor": "executor", "verifier": "verifier"}
@@ -492,9 +498,10 @@ def run_math_graph(graph: Any, task: PublicTask, cfg: ArmConfig, *, tools: bool,
                    recursion_limit: int = 25) -> ArmOutcome:
     """Invoke a compiled math graph and turn its final state into an :class:`ArmOutcome`.
 
-    With ``tools``, the trace carries ``tool_calls_detail``: one row per codelet run (code, status,
-    stdout, error, misuse, iteration, step), present even when empty (the taxonomy reads an empty
-    list as "tools offered but never called").
+    With ``tools``, ``outcome.meta`` (merged into the record's meta by the runner) carries
+    ``tool_calls_detail``: one row per codelet run (code, status, stdout, error, misuse, iteration,
+    step), present even when empty (the taxonomy reads an empty list as "tools offered but never
+    called").
     """
     state = graph.invoke({"task": task, "iterations": 0, "steps": [], "results": [], "tool_log": [],
                           "misuse": [], "verdicts": [], "messages": []}, {"recursion_limit": recursion_limit})
@@ -502,27 +509,28 @@ def run_math_graph(graph: Any, task: PublicTask, cfg: ArmConfig, *, tools: bool,
     outcome = outcome_from_state(state, final=state.get("answer"), self_check_passed=state.get("self_check"),
                                  iterations=state["iterations"], plan=plan, tags=misuse_tags(state["misuse"]))
     if tools:
-        outcome.trace["tool_calls_detail"] = [
+        outcome.meta["tool_calls_detail"] = [
             {k: c[k] for k in ("code", "status", "stdout", "error", "misuse", "iteration", "step")}
             for c in state["tool_log"]]
     return outcome
 
 
-def flat_arm(task: PublicTask, backend: Backend, cfg: ArmConfig) -> ArmOutcome:
-    """Flat, no tool: one chain-of-thought call."""
-    return run_math_graph(build_flat_graph(backend, cfg), task, cfg, tools=False)
+def flat_arm(task: PublicTask, backend: Backend, cfg: ArmConfig, *, examples: Sequence[str] = ()) -> ArmOutcome:
+    """Flat, no tool: one chain-of-thought call (``examples``: few-shot worked solutions)."""
+    return run_math_graph(build_flat_graph(backend, cfg, examples), task, cfg, tools=False)
 
 
-def flat_tool_arm(task: PublicTask, backend: Backend, cfg: ArmConfig) -> ArmOutcome:
+def flat_tool_arm(task: PublicTask, backend: Backend, cfg: ArmConfig, *,
+                  examples: Sequence[str] = ()) -> ArmOutcome:
     """Flat + tool: one codelet, run in the sandbox, then the node answers."""
-    return run_math_graph(build_flat_tool_graph(backend, cfg), task, cfg, tools=True)
+    return run_math_graph(build_flat_tool_graph(backend, cfg, examples), task, cfg, tools=True)
 
 
-def hier_arm(task: PublicTask, backend: Backend, cfg: ArmConfig) -> ArmOutcome:
+def hier_arm(task: PublicTask, backend: Backend, cfg: ArmConfig, *, examples: Sequence[str] = ()) -> ArmOutcome:
     """Supervisor -> PoT executors -> verifier, at most ``cfg.max_iters`` plans (see module docstring)."""
-    return run_math_graph(build_hier_graph(backend, cfg), task, cfg, tools=True,
+    return run_math_graph(build_hier_graph(backend, cfg, examples), task, cfg, tools=True,
                           recursion_limit=cfg.max_iters * (2 + 3 * _max_subgoals(cfg)) + 5)
 
 
 MATH_ARMS = {"flat": flat_arm, "flat_tool": flat_tool_arm, "hier": hier_arm}
-"""The E2 arms by their CLI names."""
+"""The E2 arms by their CLI names; each also takes ``examples=`` (few-shot worked solutions, used by E3)."""

@@ -8,9 +8,9 @@ the same variables to the node factory (e.g. ``coder_node(backend, cfg, prompt=M
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
-from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.prompts import ChatPromptTemplate, SystemMessagePromptTemplate
 
 from ..backends.base import Message
 
@@ -73,6 +73,23 @@ FEEDBACK_PLANNER_TEST = "This test (proposed by the planner, it may itself be wr
 def clip(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, marked when cut."""
     return text if len(text) <= limit else text[:limit] + "\n[... cut]"
+
+
+EXAMPLES_HEADER = "Examples of solved problems:\n\n"
+
+
+def with_examples(template: ChatPromptTemplate, examples: Sequence[str]) -> ChatPromptTemplate:
+    """``template`` with few-shot ``examples`` (worked solutions, shown verbatim after
+    :data:`EXAMPLES_HEADER`) appended to its system message, or put in a system message of their
+    own before the others when it has none; ``template`` itself for no examples."""
+    if not examples:
+        return template
+    block = (EXAMPLES_HEADER + "\n\n".join(examples)).replace("{", "{{").replace("}", "}}")
+    first, *rest = template.messages
+    if isinstance(first, SystemMessagePromptTemplate):
+        first = SystemMessagePromptTemplate.from_template(f"{first.prompt.template}\n\n{block}")
+        return ChatPromptTemplate.from_messages([first, *rest])
+    return ChatPromptTemplate.from_messages([("system", block), first, *rest])
 
 
 def render(template: ChatPromptTemplate, **variables: Any) -> list[Message]:

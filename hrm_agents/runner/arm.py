@@ -38,8 +38,10 @@ class ArmOutcome(BaseModel):
 
     ``final`` is the final code (code tasks) or answer text (math tasks), ``None`` when the arm
     produced nothing usable. ``tags`` are failures the arm itself detected (e.g.
-    ``extraction_failed``); the runner adds the evaluator's tags. ``trace`` is the arm's full
-    final state, JSON-serialisable, written to ``traces/``.
+    ``extraction_failure``); the runner keeps them in ``record.meta["arm_tags"]`` and adds the
+    evaluator's tags. ``meta`` (JSON-serialisable) is merged into ``record.meta``, e.g.
+    ``tool_calls_detail`` for the failure taxonomy. ``trace`` is the arm's full final state,
+    JSON-serialisable, written to ``traces/``.
     """
 
     final: str | None = None
@@ -53,6 +55,7 @@ class ArmOutcome(BaseModel):
     plan: str | None = None
     trace: dict[str, Any] = Field(default_factory=dict)
     tags: list[FailureTag] = Field(default_factory=list)
+    meta: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
 
 

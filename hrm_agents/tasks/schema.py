@@ -1,8 +1,9 @@
 """Task and suite schemas.
 
-A :class:`Task` holds everything the evaluator needs, including hidden tests. Controllers (graph
-nodes) only ever receive a :class:`PublicTask` (``task.public()``), which has no hidden tests and no
-reference answer, so the tester/verifier can never see them.
+A :class:`Task` holds everything the evaluator needs, including hidden tests, the reference answer
+and ``reference`` (evaluator-only data such as a curriculum task's per-step results). Controllers
+(graph nodes) only ever receive a :class:`PublicTask` (``task.public()``), which has none of these,
+so no arm, tester or verifier can read them.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class Task(PublicTask):
     hidden_tests: list[str] = Field(default_factory=list, description="assert statements used only for scoring")
     test_setup: str = Field(default="", description="code run before the hidden tests (e.g. HumanEval's check())")
     answer: str | None = Field(default=None, description="reference answer of a math task")
+    reference: dict[str, Any] = Field(
+        default_factory=dict, description="evaluator-only data, e.g. a curriculum task's canonical form and "
+                                          "per-step results (used by scoring and the failure taxonomy)")
 
     @model_validator(mode="after")
     def _check_kind(self) -> "Task":
@@ -47,7 +51,7 @@ class Task(PublicTask):
         return self
 
     def public(self) -> PublicTask:
-        """The controller's view: no hidden tests, no answer."""
+        """The controller's view: no hidden tests, no answer, no ``reference``."""
         return PublicTask(**self.model_dump(include=set(PublicTask.model_fields)))
 
 
