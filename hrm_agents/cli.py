@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Sequence
 
 from rich.console import Console
@@ -14,6 +15,8 @@ from .evaluation.io import RunDirError
 from .evaluation.judge import agreement, judge_pairs
 from .evaluation.report import Table, compare_runs, tag_run, write_report
 from .evaluation.taxonomy import TAGS
+from .hrm.ablations import PlanError, is_exp4_dir
+from .hrm.ablations import report as exp4_report
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--no-backup", action="store_true", help="do not keep results.jsonl.bak")
     t.add_argument("--force", action="store_true", help="re-tag even without run_summary.json")
 
-    r = sub.add_parser("report", help="write report.md, stats.json and figures for one or more runs")
+    r = sub.add_parser("report", help="write report.md, stats.json and figures for one or more runs "
+                                      "(an exp4_hrm_ablations folder: results.json, report.md and figures)")
     r.add_argument("run_dirs", nargs="+", help="run directories (several = pooled, e.g. one per seed)")
     r.add_argument("--out", help="output folder (default: the run dir, or <parent>/combined-report)")
     r.add_argument("--baseline", help="baseline arm of the comparisons (default: the arm named flat)")
@@ -81,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "tag":
             _tag(args, console)
+        elif args.command == "report" and len(args.run_dirs) == 1 and is_exp4_dir(args.run_dirs[0]):
+            path = exp4_report(args.run_dirs[0], args.out, make_plots=not args.no_plots)
+            console.print(f"wrote {path} and {Path(args.run_dirs[0]) / 'results.json'}")
         elif args.command == "report":
             path = write_report(args.run_dirs, args.out, rule=_rule_overrides(args), baseline=args.baseline,
                                 make_plots=not args.no_plots, console=console, n_resamples=args.resamples,
@@ -90,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             path = compare_runs(args.run_a, args.run_b, args.out, console=console, n_resamples=args.resamples,
                                 seed=args.seed)
             console.print(f"wrote {path}")
-    except (RunDirError, BackendError) as e:
+    except (RunDirError, BackendError, PlanError) as e:
         print(f"hrm-agents {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -88,7 +88,8 @@ class TrainConfig:
     scored at every ``eval_every`` steps. ``step_weight`` > 0 adds the auxiliary step-label loss
     (see :mod:`hrm_agents.hrm.data`). ``schedule``: ``mixed`` (all training k shuffled) or
     ``curriculum`` (k = 2 -> 3 -> 4, promoted when the stage's training exact accuracy over one log
-    window reaches ``promote_at`` on at least ``promote_min_count`` samples); both run ``steps``
+    window reaches ``promote_at`` on at least ``promote_min_count`` samples, or, when
+    ``max_per_stage`` is set, once the stage has loaded that many examples); both run ``steps``
     optimiser steps of ``batch_size`` rows (equal budgets). ``final_eval``: halting settings
     (``{"halt_mode": .., "max_steps": ..}``, ``{}`` = the model's own) scored on the full test splits.
     """
@@ -106,6 +107,7 @@ class TrainConfig:
     schedule: Schedule = "mixed"
     promote_at: float = 0.9
     promote_min_count: int = 256
+    max_per_stage: int | None = None
     seed: int = 0
     batch_size: int = 256
     steps: int = 2000
@@ -127,6 +129,8 @@ class TrainConfig:
             raise ConfigError(f"unknown schedule {self.schedule!r}; use curriculum or mixed")
         if self.batch_size < 1 or self.steps < 1:
             raise ConfigError("batch_size and steps must be >= 1")
+        if self.max_per_stage is not None and self.max_per_stage < 1:
+            raise ConfigError("max_per_stage must be >= 1 (or null for no cap)")
 
 
 def _build(cls: type, data: dict[str, Any], what: str) -> Any:

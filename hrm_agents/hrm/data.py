@@ -14,8 +14,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Collection, Sequence
 
 import numpy as np
@@ -112,6 +116,37 @@ def train_pool(spec: DataSpec, exclude: Collection[str], *, workers: int = 1,
     return {k: v[np.sort(first)] for k, v in arrays.items()}
 
 
+def load_data(spec: DataSpec, *, workers: int = 1, cache_dir: str | Path | None = None
+              ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+    """The training pool and the encoded evaluation splits of ``spec``: ``(pool, {split: arrays})``.
+
+    With ``cache_dir`` they are read from ``<cache_dir>/data-<hash of spec>.npz`` when present, else
+    generated and written there (atomically), so several runs on the same data generate it once.
+    """
+    path = None
+    if cache_dir is not None:
+        key = hashlib.sha1(json.dumps(asdict(spec), sort_keys=True).encode()).hexdigest()[:16]
+        path = Path(cache_dir) / f"data-{key}.npz"
+        if path.exists():
+            with np.load(path) as z:
+                groups: dict[str, dict[str, np.ndarray]] = {}
+                for name in z.files:
+                    group, key_ = name.split("/")
+                    groups.setdefault(group, {})[key_] = z[name]
+            pool = groups.pop("pool")
+            return pool, groups
+    splits = eval_splits(spec)
+    exclude = {t.canonical for tasks in splits.values() for t in tasks}
+    pool = train_pool(spec, exclude, workers=workers)
+    evals = {name: encode(tasks) for name, tasks in splits.items()}
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, **{f"{g}/{k}": v for g, arrays in {"pool": pool, **evals}.items() for k, v in arrays.items()})
+        os.replace(tmp, path)
+    return pool, evals
+
+
 class _Cycle:
     """Endless seeded stream over a pool of row indices, reshuffled on every pass."""
 
@@ -155,21 +190,34 @@ class CurriculumSampler:
     """Stages of increasing k with threshold promotion (the curriculum's ``ThresholdCurriculum``).
 
     :meth:`report` gets the training exact accuracy per k over the last log window and promotes when
-    the current stage's accuracy reaches the threshold on at least ``min_count`` samples.
+    the current stage's accuracy reaches the threshold on at least ``min_count`` samples. With
+    ``max_per_stage``, a stage also ends once it has served that many examples (inside :meth:`next`).
     """
 
-    def __init__(self, ks: np.ndarray, stages: Sequence[int], threshold: float, seed: int):
-        self.tc = ThresholdCurriculum(ks, budget=2**62, stages=tuple(stages), threshold=threshold, seed=seed)
+    def __init__(self, ks: np.ndarray, stages: Sequence[int], threshold: float, seed: int,
+                 max_per_stage: int | None = None):
+        self.tc = ThresholdCurriculum(ks, budget=2**62, stages=tuple(stages), threshold=threshold,
+                                      max_per_stage=max_per_stage, seed=seed)
+        self._reported = 0
 
     @property
     def stage(self) -> int:
         return self.tc.stage
 
     def next(self, n: int) -> np.ndarray:
-        return self.tc.next_batch(n)
+        """Exactly ``n`` indices (a batch that crosses a stage cap continues in the next stage)."""
+        parts = [self.tc.next_batch(n)]
+        while (got := sum(len(p) for p in parts)) < n:
+            parts.append(self.tc.next_batch(n - got))
+        return np.concatenate(parts)
 
     def report(self, acc_by_k: dict[int, tuple[float, int]], min_count: int) -> dict | None:
+        """Threshold promotion; returns the latest promotion since the last call (by threshold or by
+        the stage cap), or ``None``."""
         acc, count = acc_by_k.get(self.stage, (0.0, 0))
-        if count >= min_count and self.tc.report_accuracy(acc):
-            return self.tc.history[-1]
-        return None
+        if count >= min_count:
+            self.tc.report_accuracy(acc)
+        if len(self.tc.history) == self._reported:
+            return None
+        self._reported = len(self.tc.history)
+        return self.tc.history[-1]

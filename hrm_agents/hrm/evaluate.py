@@ -38,31 +38,39 @@ def autocast(device: torch.device):
 
 
 @torch.no_grad()
-def evaluate(model: HRM, data: dict[str, torch.Tensor], *, batch_size: int = 1024, halt_mode: str | None = None,
-             max_steps: int | None = None) -> dict[int, dict[str, Any]]:
-    """Per k: ``n``, ``exact`` (+ ``exact_ci95``), ``token_acc``, ``avg_steps`` and ``q_halt_acc``
-    (the Q-head's P(correct) >= 0.5 agrees with exactness), under ``model.predict`` halting."""
+def score(model: HRM, data: dict[str, torch.Tensor], *, batch_size: int = 1024, halt_mode: str | None = None,
+          max_steps: int | None = None) -> dict[str, np.ndarray]:
+    """Per-sample results under ``model.predict`` halting: ``k``, ``exact`` (bool), ``token_acc``,
+    ``steps`` (ACT segments used) and ``q_halt_prob`` (the Q-head's P(correct) at the halting segment)."""
     was_training = model.training
     model.eval()
-    sums: dict[int, np.ndarray] = {}
+    parts: list[dict[str, torch.Tensor]] = []
     for i in range(0, len(data["inputs"]), batch_size):
         inputs, labels, ks = (data[k][i:i + batch_size] for k in ("inputs", "labels", "k"))
         with autocast(inputs.device):
             pred = model.predict(inputs, halt_mode=halt_mode, max_steps=max_steps)
         mask = labels != IGNORE_LABEL
         correct = (pred.tokens == labels) & mask
-        exact = correct.sum(1) == mask.sum(1)
-        rows = torch.stack([torch.ones_like(exact, dtype=torch.float), exact.float(),
-                            correct.sum(1) / mask.sum(1).clamp_min(1), pred.steps.float(),
-                            ((pred.q_halt_prob >= 0.5) == exact).float()], 1)
-        for k in ks.unique().tolist():
-            sums[k] = sums.get(k, 0) + rows[ks == k].sum(0).cpu().numpy()
+        parts.append({"k": ks, "exact": correct.sum(1) == mask.sum(1),
+                      "token_acc": correct.sum(1) / mask.sum(1).clamp_min(1), "steps": pred.steps,
+                      "q_halt_prob": pred.q_halt_prob.float()})
     model.train(was_training)
+    return {key: torch.cat([p[key] for p in parts]).cpu().numpy() for key in parts[0]} if parts else {}
+
+
+def evaluate(model: HRM, data: dict[str, torch.Tensor], *, batch_size: int = 1024, halt_mode: str | None = None,
+             max_steps: int | None = None) -> dict[int, dict[str, Any]]:
+    """Per k: ``n``, ``exact`` (+ ``exact_ci95``), ``token_acc``, ``avg_steps`` and ``q_halt_acc``
+    (the Q-head's P(correct) >= 0.5 agrees with exactness), under ``model.predict`` halting."""
+    s = score(model, data, batch_size=batch_size, halt_mode=halt_mode, max_steps=max_steps)
     out = {}
-    for k, (n, ex, tok, steps, qok) in sorted(sums.items()):
-        lo, hi = wilson_ci(int(round(ex)), int(n))
-        out[k] = {"n": int(n), "exact": ex / n, "exact_ci95": [lo, hi], "token_acc": tok / n,
-                  "avg_steps": steps / n, "q_halt_acc": qok / n}
+    for k in sorted(np.unique(s["k"]).tolist()) if s else []:
+        sel = s["k"] == k
+        n, ex = int(sel.sum()), int(s["exact"][sel].sum())
+        lo, hi = wilson_ci(ex, n)
+        out[k] = {"n": n, "exact": ex / n, "exact_ci95": [lo, hi], "token_acc": float(s["token_acc"][sel].mean()),
+                  "avg_steps": float(s["steps"][sel].mean()),
+                  "q_halt_acc": float(((s["q_halt_prob"][sel] >= 0.5) == s["exact"][sel]).mean())}
     return out
 
 

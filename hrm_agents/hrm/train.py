@@ -3,7 +3,8 @@
 One optimiser step = one ACT segment for every row of the batch (the reference's scheme): rows whose
 sample halted are refilled from the schedule's sampler, the others carry their state on. Logs
 ``metrics.jsonl`` in ``--out`` (training loss/accuracy per k, halt steps, Q-halt accuracy, grad norm,
-throughput; periodic evaluation per k; curriculum promotions), keeps ``checkpoint/`` (safetensors +
+throughput, ``examples_seen`` = rows loaded so far, counted at each train line; periodic evaluation
+per k; curriculum promotions), keeps ``checkpoint/`` (safetensors +
 config.json + optimiser state, replaced atomically), resumes with ``--resume``, and stops on a
 non-finite loss or gradient with the last good checkpoint untouched. At the end it writes the
 exported model (``export/``, weights in ``export_dtype``) and scores that very file on the full
@@ -31,7 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..curriculum.arrays import SEQ_LEN, VOCAB
 from .config import (ConfigError, TrainConfig, load_json, model_config_from_dict, to_dict,
                      train_config_from_dict)
-from .data import CurriculumSampler, DataSpec, MixedSampler, encode, eval_splits, train_pool, used_width
+from .data import CurriculumSampler, DataSpec, MixedSampler, load_data, used_width
 from .evaluate import autocast, evaluate, subset, to_tensors
 from .model import HRM, act_loss, load_model, n_params, save_model
 
@@ -132,13 +133,14 @@ class _Window:
 
 
 def _save_checkpoint(out: Path, model: HRM, opt: torch.optim.Optimizer, sched: Any, step: int,
-                     samplers: list[Any], meta: dict[str, Any]) -> None:
+                     samplers: list[Any], meta: dict[str, Any], examples_seen: int) -> None:
     """Write ``checkpoint.tmp`` fully, then swap it in for ``checkpoint`` (a crash keeps the old one)."""
     tmp, final, old = out / "checkpoint.tmp", out / "checkpoint", out / "checkpoint.old"
     shutil.rmtree(tmp, ignore_errors=True)
     save_model(model, tmp, meta={**meta, "step": step})
     torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step,
-                "samplers": samplers, "torch_rng": torch.get_rng_state()}, tmp / "train_state.pt")
+                "samplers": samplers, "torch_rng": torch.get_rng_state(), "examples_seen": examples_seen},
+               tmp / "train_state.pt")
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         final.rename(old)
@@ -161,8 +163,12 @@ class _Log:
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True,
-          device: str | None = None, time_budget_s: float | None = None, echo: bool = False) -> dict[str, Any]:
+          device: str | None = None, time_budget_s: float | None = None, echo: bool = False,
+          data_cache: str | Path | None = None) -> dict[str, Any]:
     """Run training per ``cfg`` into ``out_dir``; returns the final evaluation (rank 0) or ``{}``.
+
+    ``data_cache``: a folder where the generated data is kept and reused by later runs on the same
+    data settings (see :func:`~hrm_agents.hrm.data.load_data`).
 
     ``time_budget_s`` caps the run: the step time over steps 10-60 is measured and ``steps`` lowered to
     what fits (the cosine schedule follows; the chosen number is logged as a ``budget`` event).
@@ -172,13 +178,13 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, progre
     out = Path(out_dir)
     try:
         return _train(cfg, out, d, resume=resume, progress=progress and d.main, time_budget_s=time_budget_s,
-                      echo=echo)
+                      echo=echo, data_cache=data_cache)
     finally:
         d.close()
 
 
 def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: bool, time_budget_s: float | None,
-           echo: bool) -> dict[str, Any]:
+           echo: bool, data_cache: str | Path | None) -> dict[str, Any]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     t_start = time.perf_counter()
@@ -189,14 +195,12 @@ def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: boo
     # data (every rank builds the same pool; each samples with its own seed)
     spec = DataSpec(tuple(cfg.families), cfg.data_seed, tuple(cfg.train_ks), tuple(cfg.heldout_ks),
                     cfg.n_train_per_k, cfg.n_test_per_k)
-    splits = eval_splits(spec)
-    exclude = {t.canonical for tasks in splits.values() for t in tasks}
     t0 = time.perf_counter()
-    pool_np = train_pool(spec, exclude, workers=cfg.data_workers)
+    pool_np, evals_np = load_data(spec, workers=cfg.data_workers, cache_dir=data_cache)
     width = used_width(pool_np["inputs"])
     pool = to_tensors({k: v[:, :width] if v.ndim == 2 else v for k, v in pool_np.items()}, d.device)
     n_pool = len(pool_np["k"])
-    evals = {name: to_tensors(encode(tasks), d.device) for name, tasks in splits.items()}
+    evals = {name: to_tensors(arrays, d.device) for name, arrays in evals_np.items()}
     quick = {name: subset(arrs, cfg.n_eval_per_k) for name, arrs in evals.items() if name != "test_id"}
     data_s = time.perf_counter() - t0
 
@@ -209,12 +213,12 @@ def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: boo
     total_steps = cfg.steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(cfg, total_steps)(s))
     ks = pool_np["k"].astype(np.int64)
-    sampler = CurriculumSampler(ks, cfg.train_ks, cfg.promote_at, cfg.seed * 1000 + d.rank) \
+    sampler = CurriculumSampler(ks, cfg.train_ks, cfg.promote_at, cfg.seed * 1000 + d.rank, cfg.max_per_stage) \
         if cfg.schedule == "curriculum" else MixedSampler(ks, cfg.train_ks, cfg.seed * 1000 + d.rank)
     meta = {"train_config": to_dict(cfg), "vocab": list(VOCAB), "train_width": width,
             "n_params": n_params(model)}
 
-    step = 0
+    step = examples_seen = 0  # examples_seen: rows loaded into the batch so far, summed over ranks
     ckpt = out / "checkpoint"
     if resume and (ckpt / "train_state.pt").exists():
         loaded, _ = load_model(ckpt, d.device)
@@ -225,6 +229,7 @@ def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: boo
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step = state["step"]
+        examples_seen = state.get("examples_seen", 0)
         if len(state["samplers"]) == d.world:
             sampler = state["samplers"][d.rank]
         torch.set_rng_state(state["torch_rng"])
@@ -285,8 +290,9 @@ def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: boo
             if step % cfg.log_every == 0 or step == total_steps:
                 w = window.read(d)
                 window = _Window(max_k, d.device)
+                examples_seen += w["samples_loaded"]
                 log("train", step=step, lr=sched.get_last_lr()[0], stage=sampler.stage,
-                    elapsed_s=time.perf_counter() - t_start, **w)
+                    elapsed_s=time.perf_counter() - t_start, examples_seen=examples_seen, **w)
                 bar.update(task, info=f"loss {w['loss']:.3f} exact {w['exact_acc']:.3f} "
                                       f"steps {w['avg_halt_steps']:.2f} stage {sampler.stage}")
                 promoted = sampler.report({k: (v["exact"], v["n"]) for k, v in w["per_k"].items()},
@@ -295,11 +301,11 @@ def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: boo
                     log("promote", step=step, **promoted)
             if d.main and (step % cfg.eval_every == 0 or step == total_steps):
                 res = {name: evaluate(model, arrs) for name, arrs in quick.items()}
-                log("eval", step=step, elapsed_s=time.perf_counter() - t_start, **res)
+                log("eval", step=step, elapsed_s=time.perf_counter() - t_start, examples_seen=examples_seen, **res)
             if step % cfg.ckpt_every == 0 or step == total_steps:
                 samplers = d.gather(sampler)
                 if d.main:
-                    _save_checkpoint(out, model, opt, sched, step, samplers, meta)
+                    _save_checkpoint(out, model, opt, sched, step, samplers, meta, examples_seen)
                 d.barrier()
             bar.update(task, completed=step)
 
@@ -311,7 +317,7 @@ def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: boo
                meta={**meta, "step": step, "train_s": round(train_s, 1), "device": str(d.device),
                      "world_size": d.world, "steps": total_steps})
     exported, _ = load_model(out / "export", d.device)
-    final = {"steps": total_steps, "train_s": train_s, "results": []}
+    final = {"steps": total_steps, "train_s": train_s, "examples_seen": examples_seen, "results": []}
     for setting in cfg.final_eval:
         res = {name: evaluate(exported, evals[name], **setting) for name in ("test_id", "heldout")}
         final["results"].append({"setting": setting, **res})
