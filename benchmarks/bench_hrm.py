@@ -33,7 +33,7 @@ from hrm_agents.hrm.config import train_config_from_dict
 from hrm_agents.hrm.report import read_metrics, throughput, time_to_accuracy
 
 GOAL_TASKS_PER_S = 1000.0
-SETTINGS = {"act (default)": {}, "fixed 2 segments": {"halt_mode": "fixed", "max_steps": 2}}
+SETTINGS = {"checkpoint default": {}, "fixed 2 segments": {"halt_mode": "fixed", "max_steps": 2}}
 
 
 def tasks(checkpoint: Path, n: int) -> list:

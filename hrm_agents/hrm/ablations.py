@@ -421,8 +421,8 @@ def aggregate(out_dir: str | Path) -> dict[str, Any]:
             mine = [(s, r) for s, r in zip(runs, results) if s["arm"] == arm]
             if mine:
                 arms[arm] = _arm_stats([s for s, _ in mine], [r for _, r in mine])
-        if not arms:
-            continue
+        if not arms or (q != "calibration" and set(arms) <= {plan["reference"]}):
+            continue  # nothing to compare (e.g. a run of other questions only, which shares the reference)
         budgets = {json.dumps(s["budget"], sort_keys=True) for s in runs if s["arm"] in arms}
         ref = arms.get(plan["reference"])
         for arm, st in arms.items():
