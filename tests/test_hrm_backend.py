@@ -46,9 +46,12 @@ def test_unreadable_tasks_come_back_tagged_unsupported(backend, text, reason):
     assert c.finish_reason == "unsupported" and c.text == "" and reason in c.extra["unsupported"]
 
 
-def test_shipped_checkpoint_scores_99_percent_on_200_unseen_k2_to_4_tasks(backend):
+@pytest.mark.parametrize("name", ["default", "fast"])
+def test_shipped_checkpoints_score_99_percent_on_200_unseen_k2_to_4_tasks(name):
     """200 tasks of the held-out ``test_id`` split (never in the training pool), k = 2..4."""
-    meta = json.loads((DEFAULT_CHECKPOINT / "config.json").read_text())["meta"]["train_config"]
+    path = DEFAULT_CHECKPOINT.parent / name
+    backend = HRMBackend(str(path), threads=1)
+    meta = json.loads((path / "config.json").read_text())["meta"]["train_config"]
     test = make_splits(meta["data_seed"], n_train_per_k=0, n_test_per_k=meta["n_test_per_k"],
                        families=meta["families"], heldout_ks=())["test_id"]
     tasks = random.Random(1).sample(test, 200)
