@@ -21,7 +21,7 @@ import numpy as np
 DEFAULT_STAGES: tuple[int, ...] = (2, 3, 4)
 
 
-class _Cycler:
+class Cycler:
     """Endless stream over a pool of indices: a fresh seeded permutation on every pass."""
 
     def __init__(self, pool: np.ndarray, rng: np.random.Generator) -> None:
@@ -40,7 +40,7 @@ class _Cycler:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
-def _cyclers(ks: Sequence[int] | np.ndarray, stages: Sequence[int], seed: int) -> list[_Cycler]:
+def _cyclers(ks: Sequence[int] | np.ndarray, stages: Sequence[int], seed: int) -> list[Cycler]:
     ks = np.asarray(ks)
     rngs = np.random.default_rng(seed).spawn(len(stages))
     cyclers = []
@@ -48,7 +48,7 @@ def _cyclers(ks: Sequence[int] | np.ndarray, stages: Sequence[int], seed: int) -
         pool = np.flatnonzero(ks == k)
         if not len(pool):
             raise ValueError(f"no examples with k={k} for the curriculum stage")
-        cyclers.append(_Cycler(pool, rng))
+        cyclers.append(Cycler(pool, rng))
     return cyclers
 
 

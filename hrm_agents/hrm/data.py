@@ -27,7 +27,7 @@ import numpy as np
 from ..curriculum.arrays import IGNORE_LABEL, PAD, VOCAB, encode_tasks
 from ..curriculum.generator import generate, make_splits
 from ..curriculum.programs import ARITH, CurriculumTask
-from ..curriculum.schedules import ThresholdCurriculum
+from ..curriculum.schedules import Cycler, ThresholdCurriculum
 
 ARRAY_KEYS = ("inputs", "labels", "step_labels", "k", "family")
 _DIGIT_IDS = np.array([VOCAB.index(str(d)) for d in range(10)], dtype=np.int8)
@@ -147,24 +147,6 @@ def load_data(spec: DataSpec, *, workers: int = 1, cache_dir: str | Path | None 
     return pool, evals
 
 
-class _Cycle:
-    """Endless seeded stream over a pool of row indices, reshuffled on every pass."""
-
-    def __init__(self, pool: np.ndarray, rng: np.random.Generator):
-        self.pool, self.rng = pool, rng
-        self.order, self.pos = rng.permutation(pool), 0
-
-    def take(self, n: int) -> np.ndarray:
-        out = []
-        while n > 0:
-            if self.pos == len(self.order):
-                self.order, self.pos = self.rng.permutation(self.pool), 0
-            out.append(self.order[self.pos:self.pos + n])
-            self.pos += len(out[-1])
-            n -= len(out[-1])
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
-
-
 class MixedSampler:
     """All training step counts at once: each row draws k uniformly, then the next example of that k
     (so a small task space such as k = 2 is not under-sampled)."""
@@ -173,7 +155,7 @@ class MixedSampler:
 
     def __init__(self, ks: np.ndarray, stages: Sequence[int], seed: int):
         self.rng = np.random.default_rng(seed)
-        self.cycles = [_Cycle(np.flatnonzero(ks == k), rng) for k, rng in zip(stages, self.rng.spawn(len(stages)))]
+        self.cycles = [Cycler(np.flatnonzero(ks == k), rng) for k, rng in zip(stages, self.rng.spawn(len(stages)))]
         if any(len(c.pool) == 0 for c in self.cycles):
             raise ValueError(f"the training pool lacks some of the step counts {list(stages)}")
 
