@@ -17,7 +17,7 @@ from hrm_agents import cli  # noqa: E402
 from hrm_agents.evaluation.ablation_report import question_paragraph  # noqa: E402
 from hrm_agents.evaluation.calibration import (expected_calibration_error, pool_bins,  # noqa: E402
                                                reliability_bins, reliability_curve)
-from hrm_agents.evaluation.seed_stats import t_interval, welch_interval  # noqa: E402
+from hrm_agents.evaluation.stats import t_interval, welch_interval  # noqa: E402
 from hrm_agents.hrm import ablations  # noqa: E402
 from hrm_agents.hrm.config import ModelConfig  # noqa: E402
 from hrm_agents.hrm.data import CurriculumSampler  # noqa: E402

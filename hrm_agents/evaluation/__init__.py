@@ -2,7 +2,8 @@
 
 * records: :class:`AttemptRecord` (one line of ``results.jsonl``), :class:`FailureTag`.
 * stats: unbiased pass@k, Wilson CIs, paired comparison (bootstrap + McNemar), unpaired bootstrap
-  CI, the verdict rule.
+  CI, the verdict rule; t intervals across training seeds (:func:`t_interval`, :func:`welch_interval`).
+* calibration: reliability bins and expected calibration error (the HRM's Q-halt head).
 * taxonomy: rule-based failure tags with evidence (:func:`tag_attempt`, :func:`retag`).
 * report: analysis of run folders into ``stats.json`` / ``report.md`` (:func:`write_report`,
   :func:`compare_runs`, :func:`tag_run`); :func:`load_run` reads a run folder.
@@ -12,12 +13,12 @@ from .io import RunData, RunDirError, load_run, load_tasks
 from .records import AttemptRecord, FailureTag
 from .report import analyze, compare_runs, tag_run, write_report
 from .stats import (Comparison, VerdictRule, bootstrap_ci, compare, mcnemar_exact, paired_bootstrap, pass_at_k,
-                    unpaired_bootstrap_ci, verdict, wilson_ci)
+                    t_interval, unpaired_bootstrap_ci, verdict, welch_interval, wilson_ci)
 from .taxonomy import TAG_DESCRIPTIONS, TAGS, retag, tag_attempt
 
 __all__ = [
     "AttemptRecord", "Comparison", "FailureTag", "RunData", "RunDirError", "TAGS", "TAG_DESCRIPTIONS", "VerdictRule",
     "analyze", "bootstrap_ci", "compare", "compare_runs", "load_run", "load_tasks", "mcnemar_exact",
-    "paired_bootstrap", "pass_at_k", "retag", "tag_attempt", "tag_run", "unpaired_bootstrap_ci", "verdict",
-    "wilson_ci", "write_report",
+    "paired_bootstrap", "pass_at_k", "retag", "t_interval", "tag_attempt", "tag_run", "unpaired_bootstrap_ci",
+    "verdict", "welch_interval", "wilson_ci", "write_report",
 ]

@@ -43,7 +43,7 @@ import numpy as np
 
 from ..evaluation.calibration import expected_calibration_error, pool_bins, reliability_bins
 from ..evaluation.report import _json_safe
-from ..evaluation.seed_stats import t_interval, welch_interval
+from ..evaluation.stats import t_interval, welch_interval
 from .config import ConfigError, TrainConfig, to_dict, train_config_from_dict
 from .data import DataSpec, load_data, used_width
 
