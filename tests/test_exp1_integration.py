@@ -9,22 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from experiment_cli import experiment_main
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _cli():
-    """experiments/exp1_decomp_vs_flat/run.py as a module (every experiment has a run.py)."""
-    spec = importlib.util.spec_from_file_location("exp1_run", ROOT / "experiments/exp1_decomp_vs_flat/run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.integration
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed")
 def test_exp1_cli_embedded_model(tmp_path):
-    code = _cli().main(["--suite", str(ROOT / "eval/suites/coding_suite.yaml"), "--limit", "3", "--arms", "flat,hier",
-                        "--max_iters", "2", "--max_tokens", "128", "--out_root", str(tmp_path), "--no_progress"])
+    main = experiment_main("exp1_decomp_vs_flat")
+    code = main(["--suite", str(ROOT / "eval/suites/coding_suite.yaml"), "--limit", "3", "--arms", "flat,hier",
+                 "--max_iters", "2", "--max_tokens", "128", "--out_root", str(tmp_path), "--no_progress"])
     assert code == 0
     (run_dir,) = (tmp_path / "exp1_decomp_vs_flat").iterdir()
     config = json.loads((run_dir / "config.json").read_text())

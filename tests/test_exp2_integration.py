@@ -9,21 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from experiment_cli import experiment_main
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _cli():
-    """experiments/exp2_pot_supervisor/run.py as a module (a unique name: every experiment has a run.py)."""
-    spec = importlib.util.spec_from_file_location("exp2_run", ROOT / "experiments/exp2_pot_supervisor/run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.integration
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed")
 def test_exp2_cli_embedded_model(tmp_path):
-    code = _cli().main(["--suite", str(ROOT / "eval/suites/math_suite.yaml"), "--limit", "2", "--max_iters", "1",
+    main = experiment_main("exp2_pot_supervisor")
+    code = main(["--suite", str(ROOT / "eval/suites/math_suite.yaml"), "--limit", "2", "--max_iters", "1",
                  "--max_tokens", "48", "--out_root", str(tmp_path), "--no_progress"])
     assert code == 0
     (run_dir,) = (tmp_path / "exp2_pot_supervisor").iterdir()

@@ -21,7 +21,7 @@ from hrm_agents.evaluation.stats import wilson_ci
 from hrm_agents.graphs.math import flat_arm
 from hrm_agents.runner import ArmConfig, RunAborted
 
-ROOT = Path(__file__).resolve().parents[1]
+from experiment_cli import experiment_main
 
 
 def last_question(messages: list[Message]):
@@ -330,10 +330,7 @@ def test_run_e3_hrm_arm(tmp_path):
 @pytest.mark.integration
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed")
 def test_exp3_cli_embedded_model(tmp_path):
-    spec = importlib.util.spec_from_file_location("exp3_run", ROOT / "experiments/exp3_curriculum/run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    code = module.main(["--n_per_k", "1", "--families", ARITH, "--ks", "2,3", "--budgets", "0",
+    code = experiment_main("exp3_curriculum")(["--n_per_k", "1", "--families", ARITH, "--ks", "2,3", "--budgets", "0",
                         "--max_tokens", "48", "--out_root", str(tmp_path), "--no_progress"])
     assert code == 0
     (run_dir,) = (tmp_path / e3.EXPERIMENT).iterdir()

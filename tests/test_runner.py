@@ -23,8 +23,10 @@ from hrm_agents.graphs.coding import flat_arm, hier_arm
 from hrm_agents.runner import ArmConfig, ArmOutcome, RunAborted, run_experiment
 from hrm_agents.tasks.schema import Task
 
+from experiment_cli import experiment_main
+
 REPO = Path(__file__).resolve().parents[1]
-exp1_main = runpy.run_path(str(REPO / "experiments/exp1_decomp_vs_flat/run.py"))["main"]
+exp1_main = experiment_main("exp1_decomp_vs_flat")
 RIGHT = "def add(a, b):\n    return a + b\n"
 WRONG = "def add(a, b):\n    return a - b\n"
 
@@ -248,14 +250,16 @@ def run_to_files(tmp_path: Path, cmd: list[str], env: dict[str, str] | None = No
     return subprocess.CompletedProcess(cmd, rc, out.read_text(), err.read_text())
 
 
-def _wait_for_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+def _wait_for_results(root: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> Path:
+    """Wait until the driver's run under ``root/exp_test/`` has ``n`` result lines; return its run dir."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if path.exists() and len(path.read_text().splitlines()) >= n:
-            return
+        found = list(root.glob("exp_test/*/results.jsonl"))
+        if found and len(found[0].read_text().splitlines()) >= n:
+            return found[0].parent
         assert proc.poll() is None, f"exited early with {proc.returncode}"
         time.sleep(0.05)
-    raise AssertionError(f"{path} never reached {n} lines")
+    raise AssertionError(f"no run under {root} reached {n} result lines")
 
 
 def test_resume_after_sigkill_finishes_without_duplicates(tmp_path):
@@ -266,11 +270,7 @@ def test_resume_after_sigkill_finishes_without_duplicates(tmp_path):
         proc = subprocess.Popen([sys.executable, str(driver), str(tmp_path)], env=env, stdout=log,
                                 stderr=log)
     try:
-        deadline = time.time() + 60
-        while not list(tmp_path.glob("exp_test/*/results.jsonl")) and time.time() < deadline:
-            time.sleep(0.05)
-        run_dir = next(tmp_path.glob("exp_test/*"))
-        _wait_for_lines(run_dir / "results.jsonl", 3, proc)
+        run_dir = _wait_for_results(tmp_path, 3, proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
@@ -314,11 +314,7 @@ def test_ctrl_c_stops_with_one_line_and_resume_completes(tmp_path, monkeypatch, 
     with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
         proc = subprocess.Popen([sys.executable, str(driver), *args], env=env, cwd=REPO, stdout=out, stderr=err)
     try:
-        deadline = time.time() + 60
-        while not list(tmp_path.glob("exp_test/*/results.jsonl")) and time.time() < deadline:
-            time.sleep(0.05)
-        run_dir = next(tmp_path.glob("exp_test/*"))
-        _wait_for_lines(run_dir / "results.jsonl", 1, proc)
+        run_dir = _wait_for_results(tmp_path, 1, proc)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     finally:
