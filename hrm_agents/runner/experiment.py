@@ -149,12 +149,21 @@ class _Run:
     """One run in progress: the jobs, the store, the stop flag and the live counters."""
 
     def __init__(self, experiment: str, run_dir: Path, arms: Mapping[str, ArmFn], backend: _GuardedBackend,
-                 settings: dict[str, Any]):
+                 settings: dict[str, Any], max_consecutive_errors: int):
         self.experiment, self.run_dir, self.arms, self.backend = experiment, run_dir, arms, backend
-        self.settings = settings
+        self.settings, self.max_consecutive_errors = settings, max_consecutive_errors
+        self.errors_in_a_row = 0
+        self.aborted: str | None = None  # why the run stopped itself (too many errors in a row)
         self.store = ResultStore(run_dir / "results.jsonl")
         self.lock = threading.Lock()
-        self.saved: list[AttemptRecord] = []  # stored by this call, in order (also those main has not seen yet)
+        # every stored record: the earlier ones (resume; a new run creates the empty file), then each
+        # one this call stores, also those the main loop has not seen yet when a stop comes
+        self.records, _ = self.store.load()
+
+    def snapshot(self, arm: str | None = None) -> list[AttemptRecord]:
+        """The stored records so far (of one arm, if given)."""
+        with self.lock:
+            return [r for r in self.records if arm is None or r.arm == arm]
 
     def attempt(self, task: Task, arm: str, sample: int) -> AttemptRecord | None:
         """Run, score, trace and store one attempt; None if the run stopped before it finished."""
@@ -183,7 +192,12 @@ class _Run:
             if self.backend.stop.is_set():
                 return None
             self.store.append(record)
-            self.saved.append(record)
+            self.records.append(record)
+            # counted in the order records are stored, so nothing is stored after the limit is hit
+            self.errors_in_a_row = self.errors_in_a_row + 1 if record.error else 0
+            if self.errors_in_a_row >= self.max_consecutive_errors:
+                self.aborted = f"{self.errors_in_a_row} attempts in a row failed; last: {record.error}"
+                self.backend.stop.set()
         return record
 
     def _record(self, task: Task, arm: str, sample: int, outcome: ArmOutcome, wall: float) -> AttemptRecord:
@@ -272,10 +286,8 @@ def run_experiment(experiment: str, tasks: Sequence[Task], arms: Mapping[str, Ar
 
     stop = threading.Event()
     run = _Run(experiment, run_dir, arms, _GuardedBackend(_with_call_log(backend, run_dir / CALL_LOG), stop),
-               settings)
-    previous, _ = run.store.load()  # a new run: creates the empty file
-    records = list(previous)
-    done = {r.key for r in records}
+               settings, max_consecutive_errors)
+    done = {r.key for r in run.records}
     jobs = [(t, arm, s) for t in tasks for s in range(samples) for arm in arms if (arm, t.id, s) not in done]
     started = time.perf_counter()
     console = Console(stderr=True)  # live bars on a terminal only, cleared at the end (transient)
@@ -284,10 +296,9 @@ def run_experiment(experiment: str, tasks: Sequence[Task], arms: Mapping[str, Ar
                     transient=True, disable=not (progress and console.is_terminal))
     bar_ids = {arm: bars.add_task(arm, total=len(tasks) * samples, rate="") for arm in arms}
     for arm in arms:
-        _advance(bars, bar_ids[arm], [r for r in records if r.arm == arm])
+        _advance(bars, bar_ids[arm], run.snapshot(arm))
 
     failure: RunAborted | None = None
-    errors_in_a_row = 0
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="attempt")
     try:
         with bars:
@@ -298,11 +309,9 @@ def run_experiment(experiment: str, tasks: Sequence[Task], arms: Mapping[str, Ar
                     record = fut.result()
                     if record is None:
                         continue
-                    records.append(record)
-                    _advance(bars, bar_ids[record.arm], [r for r in records if r.arm == record.arm])
-                    errors_in_a_row = errors_in_a_row + 1 if record.error else 0
-                    if errors_in_a_row >= max_consecutive_errors:
-                        raise RunAborted(f"{errors_in_a_row} attempts in a row failed; last: {record.error}")
+                    _advance(bars, bar_ids[record.arm], run.snapshot(record.arm))
+                if run.aborted:
+                    raise RunAborted(run.aborted)
     except KeyboardInterrupt:
         failure = RunInterrupted("interrupted")
     except RunAborted as e:
@@ -310,7 +319,7 @@ def run_experiment(experiment: str, tasks: Sequence[Task], arms: Mapping[str, Ar
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
-        records = previous + run.saved  # includes attempts stored just before a stop, unseen by the loop
+        records = run.snapshot()
         expected = len(tasks) * samples * len(arms)
         if failure is not None and resume is None and not records:
             shutil.rmtree(run_dir)  # a new run that stopped before finishing anything leaves nothing behind
