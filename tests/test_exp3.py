@@ -191,7 +191,7 @@ def test_summarize_fixed_records(tmp_path):
     assert effect["mcnemar_p"] == pytest.approx(0.5)  # 2 discordant pairs, both favour curriculum
     assert not s["partial"] and s["hrm_training"] == {}
     md = e3.summary_markdown(s)
-    assert "| flat@curriculum/2 | 100 (2/2) | 50 (1/2) | 75 [30, 95] | -50 " in md
+    assert "| flat@curriculum/2 | 1.000 (2/2) | 0.500 (1/2) | 0.750 [0.301, 0.954] | -0.500 " in md
     paths = e3.plot_summary(s, tmp_path)
     if importlib.util.find_spec("matplotlib") is None:  # no `plots` extra: no figures, no error
         assert paths == []

@@ -16,10 +16,10 @@ from typing import Sequence
 
 import numpy as np
 
+from ..utils.constants import IGNORE_LABEL
 from .programs import FAMILIES, CurriculumTask
 
 PAD, SEP, MASK = 0, 1, 2
-IGNORE_LABEL = -100
 CHARS = "0123456789+-*/% [],aegimnoprstuvx"  # every character of canonical forms and answers
 VOCAB: tuple[str, ...] = ("<pad>", "=", "?") + tuple(CHARS)  # token id -> text
 VOCAB_SIZE = len(VOCAB)

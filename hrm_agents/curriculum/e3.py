@@ -35,6 +35,8 @@ from ..backends.base import Backend, BackendError, GenParams, Message
 from ..evaluation.records import AttemptRecord
 from ..evaluation.stats import compare, unpaired_bootstrap_ci, wilson_ci
 from ..runner import ArmConfig, ArmFn, ArmOutcome, RunAborted, run_experiment
+from ..utils import figures, fmt
+from ..utils.jsonio import to_json, write_json
 from .export import to_task
 from .generator import generate, make_splits
 from .programs import FAMILIES, CurriculumTask, format_state
@@ -410,7 +412,7 @@ def summarize(run_dir: str | Path, *, n_resamples: int = 10_000, seed: int = 0) 
 
     training = {s.schedule: read_training_curve(s.metrics) for s in specs.values()
                 if s.metrics and Path(s.metrics).is_file()}
-    return _finite({"run_dir": str(run.path), "partial": run.partial, "id_ks": list(TRAIN_KS),
+    return to_json({"run_dir": str(run.path), "partial": run.partial, "id_ks": list(TRAIN_KS),
                     "settings": e3.get("settings"), "warnings": [*e3.get("warnings", []), *run.warnings],
                     "arms": arms, "accuracy_vs_budget": budget_curves, "schedule_effect": effects,
                     "hrm_training": training})
@@ -424,68 +426,42 @@ def _outcomes(records: Iterable[AttemptRecord]) -> dict[str, dict[Any, bool]]:
     return out
 
 
-def _finite(obj: Any) -> Any:
-    """JSON-ready copy: NaN/inf -> None, mappings -> dicts."""
-    if isinstance(obj, Mapping):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
-
-
-def _pct(x: float | None, sign: str = "") -> str:
-    return "–" if x is None else f"{100 * x:{sign}.0f}"
-
-
-def _ci(ci: Sequence[float | None]) -> str:
-    return f"[{_pct(ci[0])}, {_pct(ci[1])}]"
-
-
 def summary_markdown(summary: Mapping[str, Any]) -> str:
-    """Tables of a summary: accuracy (%) per arm and k with Wilson CIs, the gap, schedule effects."""
+    """Tables of a summary: accuracy per arm and k with Wilson CIs, the gap, schedule effects."""
     arms = summary["arms"]
     ks = sorted({int(k) for a in arms.values() for k in a["by_k"]})
     lines = ["| arm | " + " | ".join(f"k={k}" for k in ks) + " | all [95% CI] | gap (k≥5 − k≤4) [95% CI] |",
              "|---|" + "---|" * (len(ks) + 2)]
     for name, a in arms.items():
-        cells = [f"{_pct(b['accuracy'])} ({b['passed']}/{b['n']})" if (b := a["by_k"].get(str(k))) else "–"
+        cells = [f"{fmt.num(b['accuracy'])} ({b['passed']}/{b['n']})" if (b := a["by_k"].get(str(k))) else fmt.MISSING
                  for k in ks]
-        gap = f"{_pct(a['gap']['delta'], '+')} {_ci(a['gap']['ci95'])}"
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_pct(a['accuracy'])} {_ci(a['ci95'])} | {gap} |")
+        gap = fmt.est_ci(a["gap"]["delta"], a["gap"]["ci95"], sign=True)
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {fmt.est_ci(a['accuracy'], a['ci95'])} | {gap} |")
     if summary["schedule_effect"]:
         lines += ["", "| arm/budget | curriculum | mixed | Δ [95% CI] | p (bootstrap) | p (McNemar) |",
                   "|---|---|---|---|---|---|"]
         for name, e in summary["schedule_effect"].items():
-            p = "–" if e["p_value"] is None else f"{e['p_value']:.3g}"
-            lines.append(f"| {name} | {_pct(e['curriculum'])} | {_pct(e['mixed'])} | {_pct(e['delta'], '+')} "
-                         f"{_ci(e['ci95'])} | {p} | {e['mcnemar_p']:.3g} |")
+            lines.append(f"| {name} | {fmt.num(e['curriculum'])} | {fmt.num(e['mixed'])} | "
+                         f"{fmt.est_ci(e['delta'], e['ci95'], sign=True)} | {fmt.p_value(e['p_value'])} | "
+                         f"{fmt.p_value(e['mcnemar_p'])} |")
     for schedule, curve in summary["hrm_training"].items():
-        lines += ["", f"HRM trained with `{schedule}` ({curve['metrics']}): exact accuracy (%) vs examples seen",
+        lines += ["", f"HRM trained with `{schedule}` ({curve['metrics']}): exact accuracy vs examples seen",
                   "", "| step | examples seen | val | heldout |", "|---|---|---|---|"]
-        lines += [f"| {p['step']} | {p['examples_seen']} | {_pct((p.get('val') or {}).get('exact'))} | "
-                  f"{_pct((p.get('heldout') or {}).get('exact'))} |" for p in curve["points"]]
-    return "Accuracy in % (passed/attempts); CIs are 95% (Wilson per cell, bootstrap over tasks for Δ/gap).\n\n" \
-        + "\n".join(lines) + "\n"
+        lines += [f"| {p['step']} | {p['examples_seen']} | {fmt.num((p.get('val') or {}).get('exact'))} | "
+                  f"{fmt.num((p.get('heldout') or {}).get('exact'))} |" for p in curve["points"]]
+    return "Accuracy as a fraction (passed/attempts); CIs are 95% (Wilson per cell, bootstrap over tasks for " \
+        "Δ/gap).\n\n" + "\n".join(lines) + "\n"
 
 
 def plot_summary(summary: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
     """``e3_accuracy_vs_budget.png`` and ``e3_hrm_training.png`` (when there is data); [] without matplotlib.
     Accuracy vs k is in the evaluator's report (``accuracy_vs_k.png``)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    if (plt := figures.pyplot()) is None:
         return []
     paths: list[Path] = []
 
     def save(fig: Any, name: str) -> None:
-        fig.tight_layout()
-        fig.savefig(Path(out_dir) / name, dpi=120)
-        plt.close(fig)
-        paths.append(Path(out_dir) / name)
+        paths.append(figures.save(fig, Path(out_dir) / name))
 
     curves = [(f"{base}@{schedule}", pts) for base, by_s in summary["accuracy_vs_budget"].items()
               for schedule, pts in by_s.items()]
@@ -517,7 +493,7 @@ def write_summary(run_dir: str | Path, **kwargs: Any) -> dict[str, Any]:
     """Write ``e3_summary.json``, ``e3_summary.md`` and the E3 figures into ``run_dir``; return the summary."""
     summary = summarize(run_dir, **kwargs)
     out = Path(run_dir)
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_json(out / SUMMARY_FILE, summary)
     (out / "e3_summary.md").write_text(summary_markdown(summary), encoding="utf-8")
     plot_summary(summary, out)
     return summary

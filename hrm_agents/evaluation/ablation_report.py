@@ -11,10 +11,10 @@ interval of the difference excludes zero).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..utils import figures, fmt
 from .calibration import reliability_curve
 from .report import Table
 
@@ -24,16 +24,9 @@ _WHAT = {"id_exact": "accuracy on the training k", "heldout_exact": "held-out ac
          "gap": "generalisation gap", "ece": "ECE"}
 
 
-def _num(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
 def _mci(s: Mapping[str, Any], digits: int = 3) -> str:
     """``mean [lo, hi]`` (just the mean when there is no interval)."""
-    lo, hi = s["ci95"]
-    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
-        return _num(s["mean"], digits)
-    return f"{_num(s['mean'], digits)} [{_num(lo, digits)}, {_num(hi, digits)}]"
+    return fmt.est_ci(s["mean"], s["ci95"], digits)
 
 
 def _label(results: Mapping[str, Any], arm: str) -> str:
@@ -52,7 +45,7 @@ def question_table(results: Mapping[str, Any], q: str) -> Table:
         rows.append([_label(results, arm), str(len(st["seeds"])), f"{st['n_params'] / 1e6:.2f}M",
                      *[_mci(st["exact_by_k"][str(k)]) if str(k) in st["exact_by_k"] else "n/a" for k in ks],
                      _mci(st["gap"]), _mci(st["avg_steps"], 2),
-                     _num(st["flops_per_task"]["mean"] / 1e9, 3), _num(st["wall_s_per_task"]["mean"] * 1e3, 3)])
+                     fmt.num(st["flops_per_task"]["mean"] / 1e9, 3), fmt.num(st["wall_s_per_task"]["mean"] * 1e3, 3)])
     return Table(f"{TITLES.get(q, q)}: exact accuracy per k (mean over seeds, 95% t interval)", headers, rows)
 
 
@@ -62,15 +55,15 @@ def calibration_table(results: Mapping[str, Any], q: str = "calibration") -> Tab
     for arm, st in results["questions"][q]["arms"].items():
         rel = st["reliability"]
         n = sum(rel["n"])
-        rows.append([_label(results, arm), str(len(st["seeds"])), _mci(st["ece"]), _num(st["pooled_ece"]),
-                     _num(sum(rel["conf_sum"]) / n if n else None), _num(sum(rel["correct_sum"]) / n if n else None)])
+        rows.append([_label(results, arm), str(len(st["seeds"])), _mci(st["ece"]), fmt.num(st["pooled_ece"]),
+                     fmt.num(sum(rel["conf_sum"]) / n if n else None), fmt.num(sum(rel["correct_sum"]) / n if n else None)])
     return Table("Q-halt head calibration (all test tasks, k = 2..6; 10 equal-width bins)",
                  ["arm", "seeds", "ECE per seed (mean, 95% t)", "ECE pooled", "mean P(correct)", "accuracy"], rows)
 
 
 def _verdict(cmp: Mapping[str, Any], n_min: int) -> str:
     lo, hi = cmp["ci95"]
-    if lo is None or math.isnan(lo):
+    if fmt.missing(lo):
         return "no interval (fewer than 2 seeds in an arm)"
     if lo > 0:
         return "higher than the reference"
@@ -104,14 +97,14 @@ def question_paragraph(results: Mapping[str, Any], q: str) -> str:
             c = st["vs_reference"][key]
             lo, hi = c["ci95"]
             verdict = _verdict(c, n_min)
-            parts.append(f"{_WHAT[key]} {_num(st[key]['mean'])} vs {_num(arms[ref][key]['mean'])}, "
-                         f"difference {_num(c['diff'])} (95% Welch CI [{_num(lo)}, {_num(hi)}]): {verdict}")
+            parts.append(f"{_WHAT[key]} {fmt.num(st[key]['mean'])} vs {fmt.num(arms[ref][key]['mean'])}, "
+                         f"difference {fmt.num(c['diff'])} (95% Welch CI [{fmt.num(lo)}, {fmt.num(hi)}]): {verdict}")
             if verdict.startswith(("higher", "lower")):
                 effects.append(f"{_label(results, arm)} has {verdict.split(' than')[0]} {_WHAT[key]}")
         if q in ("halting", "cycles", "transformer"):
             ratio = st["flops_per_task"]["mean"] / arms[ref]["flops_per_task"]["mean"]
-            parts.append(f"{_num(st['avg_steps']['mean'], 2)} segments per task vs "
-                         f"{_num(arms[ref]['avg_steps']['mean'], 2)}, {ratio:.2f}x the reference's FLOPs per task")
+            parts.append(f"{fmt.num(st['avg_steps']['mean'], 2)} segments per task vs "
+                         f"{fmt.num(arms[ref]['avg_steps']['mean'], 2)}, {ratio:.2f}x the reference's FLOPs per task")
         sentences.append(f"*{_label(results, arm)}*: " + "; ".join(parts) + ".")
     if q == "calibration":
         for arm, st in arms.items():
@@ -120,8 +113,8 @@ def question_paragraph(results: Mapping[str, Any], q: str) -> str:
             if n:
                 conf, acc = sum(rel["conf_sum"]) / n, sum(rel["correct_sum"]) / n
                 side = "over-confident" if conf > acc else "under-confident"
-                sentences.append(f"{_label(results, arm)}: pooled ECE {_num(st['pooled_ece'])}, mean P(correct) "
-                                 f"{_num(conf)} vs accuracy {_num(acc)} ({side} on average).")
+                sentences.append(f"{_label(results, arm)}: pooled ECE {fmt.num(st['pooled_ece'])}, mean P(correct) "
+                                 f"{fmt.num(conf)} vs accuracy {fmt.num(acc)} ({side} on average).")
     summary = ("What the numbers support: " + "; ".join(effects) + "." if effects else
                "What the numbers support: no arm differs from the reference by more than the seed-to-seed "
                "variation allows (every 95% interval of a difference includes 0); this budget and seed count "
@@ -132,12 +125,8 @@ def question_paragraph(results: Mapping[str, Any], q: str) -> str:
 def make_figures(results: Mapping[str, Any], out_dir: Path) -> tuple[list[Path], str]:
     """``exp4_<question>_accuracy_vs_k.png`` per question and ``exp4_reliability.png``; ([], note)
     without matplotlib."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return [], "figures skipped: matplotlib is not installed (pip install 'hrm_agents[plots]')"
+    if (plt := figures.pyplot()) is None:
+        return [], figures.NO_MATPLOTLIB
     paths = []
     heldout = results["plan"]["base_config"]["heldout_ks"]
     for q, qd in results["questions"].items():
@@ -149,8 +138,8 @@ def make_figures(results: Mapping[str, Any], out_dir: Path) -> tuple[list[Path],
             ks = sorted(int(k) for k in st["exact_by_k"])
             pts = [st["exact_by_k"][str(k)] for k in ks]
             ys = [p["mean"] for p in pts]
-            err = [[0.0 if p["ci95"][0] is None or math.isnan(p["ci95"][0]) else p["mean"] - p["ci95"][0] for p in pts],
-                   [0.0 if p["ci95"][1] is None or math.isnan(p["ci95"][1]) else p["ci95"][1] - p["mean"] for p in pts]]
+            err = [[0.0 if fmt.missing(p["ci95"][0]) else p["mean"] - p["ci95"][0] for p in pts],
+                   [0.0 if fmt.missing(p["ci95"][1]) else p["ci95"][1] - p["mean"] for p in pts]]
             dodge = 0.06 * (i - (len(arms) - 1) / 2)
             ax.errorbar([k + dodge for k in ks], ys, yerr=err, marker="o", capsize=3,
                         label=f"{_label(results, arm)} (n={len(st['seeds'])})")
@@ -161,36 +150,28 @@ def make_figures(results: Mapping[str, Any], out_dir: Path) -> tuple[list[Path],
         ax.set_ylabel("exact accuracy")
         ax.set_title(f"{TITLES.get(q, q)} (mean over seeds, 95% t CI)")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out_dir / f"exp4_{q}_accuracy_vs_k.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(figures.save(fig, out_dir / f"exp4_{q}_accuracy_vs_k.png"))
     if "calibration" in results["questions"]:
         fig, ax = plt.subplots(figsize=(5, 5))
         ax.plot([0, 1], [0, 1], ls="--", color="0.5", label="perfect calibration")
         for arm, st in results["questions"]["calibration"]["arms"].items():
             curve = reliability_curve(st["reliability"])
             ax.plot([c["confidence"] for c in curve], [c["accuracy"] for c in curve], marker="o",
-                    label=f"{_label(results, arm)} (ECE {_num(st['pooled_ece'])})")
+                    label=f"{_label(results, arm)} (ECE {fmt.num(st['pooled_ece'])})")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_xlabel("Q-halt P(correct) (bin mean)")
         ax.set_ylabel("fraction correct")
         ax.set_title("Reliability of the Q-halt head (seeds pooled)")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out_dir / "exp4_reliability.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(figures.save(fig, out_dir / "exp4_reliability.png"))
     return paths, ""
 
 
 def runs_table(results: Mapping[str, Any]) -> Table:
     """Every finished run (one row per arm and seed)."""
-    rows = [[r["run_id"], str(r["steps"]), str(r["examples_seen"]), f"{r['train_s']:.0f}", _num(r["id_exact"]),
-             _num(r["heldout_exact"]), _num(r["avg_steps"], 2), r["device"]] for r in results["runs"]]
+    rows = [[r["run_id"], str(r["steps"]), str(r["examples_seen"]), f"{r['train_s']:.0f}", fmt.num(r["id_exact"]),
+             fmt.num(r["heldout_exact"]), fmt.num(r["avg_steps"], 2), r["device"]] for r in results["runs"]]
     return Table("Runs", ["run", "steps", "examples seen", "train s", "exact k in train", "exact held out",
                           "segments", "device"], rows)
 

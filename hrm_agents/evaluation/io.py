@@ -10,7 +10,6 @@ without ``run_summary.json`` is still going or was killed: it is read as *partia
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..tasks.schema import Task
+from ..utils.jsonio import write_text_atomic
 from .records import AttemptRecord
 
 RESULTS, CONFIG, SUMMARY = "results.jsonl", "config.json", "run_summary.json"
@@ -143,11 +143,5 @@ def write_records(path: Path, records: list[AttemptRecord], *, backup: bool = Tr
     bak = path.with_name(path.name + ".bak") if backup and path.exists() else None
     if bak is not None:
         shutil.copy2(path, bak)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(rec.model_dump_json() + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(rec.model_dump_json() + "\n" for rec in records))
     return bak

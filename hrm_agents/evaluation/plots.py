@@ -1,4 +1,4 @@
-"""PNG figures of a report (needs the ``plots`` extra, matplotlib; imported lazily).
+"""PNG figures of a report (needs the ``plots`` extra, matplotlib; imported lazily by :mod:`hrm_agents.utils.figures`).
 
 Figures: pass@k per arm with 95% CI error bars, failure tags per arm, accuracy vs number of steps k
 (curriculum runs), and the distribution of wall time per attempt.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..utils import figures
 from .records import AttemptRecord
 
 
@@ -35,20 +36,13 @@ def _grouped_bars(ax: Any, groups: Sequence[str], series: Mapping[str, Sequence[
 def make_figures(stats: Mapping[str, Any], records_by_arm: Mapping[str, Sequence[AttemptRecord]],
                  out_dir: Path) -> tuple[list[Path], str]:
     """Write the figures to ``out_dir``; returns (paths, note). Without matplotlib: ([], note)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return [], "figures skipped: matplotlib is not installed (pip install 'hrm_agents[plots]')"
+    if (plt := figures.pyplot()) is None:
+        return [], figures.NO_MATPLOTLIB
     arms: Mapping[str, Any] = stats["arms"]
     paths: list[Path] = []
 
     def save(fig: Any, name: str) -> None:
-        fig.tight_layout()
-        fig.savefig(out_dir / name, dpi=120)
-        plt.close(fig)
-        paths.append(out_dir / name)
+        paths.append(figures.save(fig, out_dir / name))
 
     ks = sorted({int(k) for s in arms.values() for k in s["pass_at_k"]})
     if ks:

@@ -8,8 +8,6 @@ over tasks (see :mod:`hrm_agents.evaluation.stats`).
 
 from __future__ import annotations
 
-import json
-import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -21,6 +19,8 @@ from rich.table import Table as RichTable
 
 from ..backends.base import Backend
 from ..tasks.schema import Task
+from ..utils import fmt
+from ..utils.jsonio import to_json, write_json
 from . import plots
 from .efficiency import arm_efficiency, peak_rss_mb, ratio
 from .io import RunData, RunDirError, load_run, load_tasks, write_records
@@ -56,33 +56,6 @@ class Table:
         for row in self.rows:
             t.add_row(*row)
         return t
-
-
-def _fmt(x: Any, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    if isinstance(x, float):
-        return f"{x:.{digits}f}"
-    return str(x)
-
-
-def _p(x: float | None) -> str:
-    return f"{x:.1e}" if isinstance(x, float) and 0 < x < 1e-4 else _fmt(x, 4)
-
-
-def _ci(ci: Sequence[float | None]) -> str:
-    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
-
-
-def _json_safe(obj: Any) -> Any:
-    """NaN/inf -> None, tuples -> lists, keys -> str (strict JSON)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
 
 
 # -- tagging -------------------------------------------------------------------------------------
@@ -229,7 +202,7 @@ def analyze(runs: Sequence[RunData], *, rule: VerdictRule | Mapping[str, float] 
     if len(comparisons) == 1:
         only = next(iter(comparisons.values()))
         out["pass_at_1"], out["verdict"] = only["pass_at_1"], only["verdict"]
-    return _json_safe(out)
+    return to_json(out)
 
 
 # -- rendering -----------------------------------------------------------------------------------
@@ -238,26 +211,26 @@ def tables(stats: dict[str, Any]) -> list[Table]:
     """All tables of a report, from its ``stats.json`` content."""
     arms = stats["arms"]
     out = [Table("Runs", ["run", "backend", "model", "attempts", "status", "peak RAM (MiB)"],
-                 [[Path(r["path"]).name, _fmt(r["backend"]), _fmt(r["model"]), str(r["n_records"]),
+                 [[Path(r["path"]).name, fmt.num(r["backend"]), fmt.num(r["model"]), str(r["n_records"]),
                    "PARTIAL" if r["partial"] else "complete",
                    ", ".join(f"{k} {v:.0f}" for k, v in (r["peak_rss_mb"] or {}).items()) or "n/a"]
                   for r in stats["runs"]]),
            Table("Accuracy (Wilson 95% CI)", ["arm", "tasks", "attempts", "passed", "accuracy", "95% CI"],
-                 [[a, str(s["n_tasks"]), str(s["n_attempts"]), str(s["n_passed"]), _fmt(s["accuracy"]), _ci(s["ci95"])]
+                 [[a, str(s["n_tasks"]), str(s["n_attempts"]), str(s["n_passed"]), fmt.num(s["accuracy"]), fmt.ci(s["ci95"])]
                   for a, s in arms.items()])]
     ks = sorted({k for s in arms.values() for k in s["pass_at_k"]}, key=int)
     if ks:
         out.append(Table("pass@k (unbiased; 95% bootstrap CI over tasks)", ["arm", *(f"pass@{k}" for k in ks)],
-                         [[a, *(f"{_fmt(s['pass_at_k'][k]['value'])} {_ci(s['pass_at_k'][k]['ci95'])}"
+                         [[a, *(f"{fmt.num(s['pass_at_k'][k]['value'])} {fmt.ci(s['pass_at_k'][k]['ci95'])}"
                                 if k in s["pass_at_k"] else "n/a" for k in ks)] for a, s in arms.items()]))
     if stats["comparisons"]:
         out.append(Table(f"Paired comparison vs {stats['baseline']} (Δ pass@1; bootstrap over tasks)",
                          ["arm", "tasks (pairs)", "pass@1 arm / base", "Δ", "95% CI", "p boot / McNemar",
                           "ratio tokens / latency", "verdict"],
                          [[c["treatment"], f"{c['n_tasks']} ({c['n_pairs']})",
-                           f"{_fmt(p[c['treatment']])} / {_fmt(p[c['baseline']])}", _fmt(p["delta"]), _ci(p["ci95"]),
-                           f"{_p(p['p_value'])} / {_p(p['mcnemar_p'])}",
-                           f"{_fmt(c['token_ratio'], 2)} / {_fmt(c['latency_ratio'], 2)}", c["verdict"]]
+                           f"{fmt.num(p[c['treatment']])} / {fmt.num(p[c['baseline']])}", fmt.num(p["delta"]), fmt.ci(p["ci95"]),
+                           f"{fmt.p_value(p['p_value'])} / {fmt.p_value(p['mcnemar_p'])}",
+                           f"{fmt.num(c['token_ratio'], 2)} / {fmt.num(c['latency_ratio'], 2)}", c["verdict"]]
                           for c in stats["comparisons"].values() for p in [c["pass_at_1"]]]))
     tags = list(dict.fromkeys(t for s in arms.values() for t in s["failure_tags"]))
     if tags:
@@ -267,23 +240,23 @@ def tables(stats: dict[str, Any]) -> list[Table]:
     out.append(Table("Efficiency (latency: mean / p50 / p95 s)",
                      ["arm", "per attempt", "per model call", "completion tok/s", "calls/solved", "tokens/solved",
                       "tokens/attempt"],
-                     [[a, _trio(e["latency_task_s"]), _trio(e["latency_call_s"]), _fmt(e["throughput_tok_s"], 1),
-                       _fmt(e["model_calls_per_solved"], 1), _fmt(e["tokens_per_solved"], 0),
-                       _fmt(e["tokens_per_attempt"], 0)] for a, s in arms.items() for e in [s["efficiency"]]]))
+                     [[a, _trio(e["latency_task_s"]), _trio(e["latency_call_s"]), fmt.num(e["throughput_tok_s"], 1),
+                       fmt.num(e["model_calls_per_solved"], 1), fmt.num(e["tokens_per_solved"], 0),
+                       fmt.num(e["tokens_per_attempt"], 0)] for a, s in arms.items() for e in [s["efficiency"]]]))
     ks_steps = sorted({k for s in arms.values() for k in s["by_k"]}, key=int)
     if ks_steps:
         out.append(Table("Accuracy by number of steps k", ["arm", *(f"k={k}" for k in ks_steps)],
-                         [[a, *(f"{_fmt(s['by_k'][k]['accuracy'], 2)} (n={s['by_k'][k]['n']})" if k in s["by_k"]
+                         [[a, *(f"{fmt.num(s['by_k'][k]['accuracy'], 2)} (n={s['by_k'][k]['n']})" if k in s["by_k"]
                                 else "n/a" for k in ks_steps)] for a, s in arms.items()]))
     if stats.get("judge_agreement"):
         out.append(Table("LLM judge vs rules (per tag)", ["tag", "attempts", "rules", "judge", "agreement", "kappa"],
-                         [[t, str(g["n"]), str(g["rules"]), str(g["judge"]), _fmt(g["agreement"]), _fmt(g["kappa"])]
+                         [[t, str(g["n"]), str(g["rules"]), str(g["judge"]), fmt.num(g["agreement"]), fmt.num(g["kappa"])]
                           for t, g in stats["judge_agreement"].items()]))
     return out
 
 
 def _trio(s: dict[str, Any]) -> str:
-    return f"{_fmt(s['mean'], 2)} / {_fmt(s['p50'], 2)} / {_fmt(s['p95'], 2)}"
+    return f"{fmt.num(s['mean'], 2)} / {fmt.num(s['p50'], 2)} / {fmt.num(s['p95'], 2)}"
 
 
 def _banner(stats: dict[str, Any]) -> list[str]:
@@ -343,7 +316,7 @@ def write_report(run_dirs: Sequence[str | Path], out_dir: str | Path | None = No
     stats = analyze(runs, rule=rule, baseline=baseline, n_resamples=n_resamples, seed=seed)
     figures, note = plots.make_figures(stats, {a: [r for run in runs for r in run.records if r.arm == a]
                                                for a in stats["arms"]}, out) if make_plots else ([], "")
-    (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    write_json(out / "stats.json", stats)
     report = out / "report.md"
     report.write_text(render_markdown(stats, figures, note), encoding="utf-8")
     _print(console, stats)
@@ -375,17 +348,17 @@ def compare_runs(run_a: str | Path, run_b: str | Path, out_dir: str | Path | Non
         ea, eb = arm_efficiency(ra), arm_efficiency(rb)
         result["arms"][arm] = {"n_tasks": cmp.n_tasks, "n_pairs": cmp.n_pairs, "pass_at_1": cmp.pass_at_1(),
                                "efficiency": {label_a: ea, label_b: eb}}
-        rows.append([arm, str(cmp.n_tasks), _fmt(cmp.treatment_pass1), _fmt(cmp.baseline_pass1), _fmt(cmp.delta),
-                     _ci(cmp.ci95), _p(cmp.p_value), _p(cmp.mcnemar_p),
-                     f"{_fmt(ea['tokens_per_attempt'], 0)} / {_fmt(eb['tokens_per_attempt'], 0)}",
-                     f"{_fmt(ea['latency_task_s']['mean'], 2)} / {_fmt(eb['latency_task_s']['mean'], 2)}"])
+        rows.append([arm, str(cmp.n_tasks), fmt.num(cmp.treatment_pass1), fmt.num(cmp.baseline_pass1), fmt.num(cmp.delta),
+                     fmt.ci(cmp.ci95), fmt.p_value(cmp.p_value), fmt.p_value(cmp.mcnemar_p),
+                     f"{fmt.num(ea['tokens_per_attempt'], 0)} / {fmt.num(eb['tokens_per_attempt'], 0)}",
+                     f"{fmt.num(ea['latency_task_s']['mean'], 2)} / {fmt.num(eb['latency_task_s']['mean'], 2)}"])
     table = Table(f"{label_a} (A) vs {label_b} (B), paired on task ids",
                   ["arm", "tasks", "pass@1 A", "pass@1 B", "Δ (A−B)", "95% CI", "p (bootstrap)", "p (McNemar)",
                    "tokens/attempt A / B", "latency/attempt s A / B"], rows)
-    result = _json_safe(result)
+    result = to_json(result)
     banner = ["> **PARTIAL**: at least one run did not finish; only attempts recorded so far are compared."] \
         if result["partial"] else []
-    (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_json(out / "compare.json", result)
     md = out / "compare.md"
     md.write_text("\n".join([f"# Compare: {a.path.name} vs {b.path.name}", "", *banner, "", table.markdown()]) + "\n",
                   encoding="utf-8")

@@ -36,8 +36,9 @@ from ..evaluation.taxonomy import EXTRACTION_FAILURE
 from ..runner.arm import ArmConfig, ArmOutcome
 from ..sandbox import run_tests
 from ..tasks.schema import PublicTask
+from ..utils.jsonio import to_json
 from . import prompts
-from .common import StepsState, gen_params, jsonable, llm_step, outcome_from_state, tool_step
+from .common import StepsState, gen_params, llm_step, outcome_from_state, tool_step
 from .extract import add_prompt_imports, extract_code, validate_tests
 
 PlannerTests = Literal["advisory", "required"]
@@ -175,9 +176,9 @@ def _run(node: str, code: str, tests: list[str], attempt: int) -> tuple[dict[str
         "status": report.exec.status,
         "exec_error": f"{report.exec.exc_type}: {report.exec.exc_message}" if report.exec.exc_type else None,
         "exc_line": report.exec.exc_line,
-        "failures": [jsonable(r) for r in report.results if not r.passed][:5],
+        "failures": [to_json(r) for r in report.results if not r.passed][:5],
     }
-    return summary, tool_step(node, {"tests": list(tests)}, jsonable(report), time.perf_counter() - start, attempt)
+    return summary, tool_step(node, {"tests": list(tests)}, to_json(report), time.perf_counter() - start, attempt)
 
 
 def _feedback(report: dict[str, Any], *, planner_tests: bool) -> str:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Iterable, TypedDict
 from ..backends.base import Backend, GenParams, Message
 from ..evaluation.records import FailureTag
 from ..runner.arm import ArmConfig, ArmOutcome
-from ..runner.store import jsonable
+from ..utils.jsonio import to_json
 
 
 class Step(TypedDict):
@@ -68,8 +68,8 @@ def tool_step(node: str, tool_input: Any, output: Any, latency_s: float, iterati
               tool_calls: int = 1) -> Step:
     """The step record of a tool call (sandbox run, calculator, ...)."""
     return Step(node=node, iteration=iteration, kind="tool", prompt_tokens=0, completion_tokens=0,
-                latency_s=latency_s, tool_calls=tool_calls, input=jsonable(tool_input),
-                output=jsonable(output))
+                latency_s=latency_s, tool_calls=tool_calls, input=to_json(tool_input),
+                output=to_json(output))
 
 
 def outcome_from_state(state: dict[str, Any], *, final: str | None, self_check_passed: bool | None,
@@ -86,5 +86,5 @@ def outcome_from_state(state: dict[str, Any], *, final: str | None, self_check_p
         completion_tokens=sum(s["completion_tokens"] for s in llm),
         call_latencies_s=[s["latency_s"] for s in llm],
         tags=list(tags),
-        trace=jsonable(state),
+        trace=to_json(state),
     )

@@ -13,8 +13,7 @@ from typing import Any, Sequence
 from langchain_core.prompts import ChatPromptTemplate, SystemMessagePromptTemplate
 
 from ..backends.base import Message
-
-_ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
+from ..backends.langchain_adapter import to_message
 
 # Character budgets of the parts a graph feeds back into a prompt, so that a task prompt, a plan,
 # the previous code and one failure still fit a 2k-token context next to the reply.
@@ -94,8 +93,7 @@ def with_examples(template: ChatPromptTemplate, examples: Sequence[str]) -> Chat
 
 def render(template: ChatPromptTemplate, **variables: Any) -> list[Message]:
     """Format a chat template into backend :class:`Message` objects."""
-    return [Message(role=_ROLES[m.type], content=str(m.content))
-            for m in template.format_messages(**variables)]
+    return [to_message(m) for m in template.format_messages(**variables)]
 
 
 # == E2: math graphs (flat, flat + Python tool, supervisor -> PoT executors -> verifier) ============

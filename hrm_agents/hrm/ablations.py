@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -42,8 +41,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..evaluation.calibration import expected_calibration_error, pool_bins, reliability_bins
-from ..evaluation.report import _json_safe
 from ..evaluation.stats import t_interval, welch_interval
+from ..utils.jsonio import to_json, write_json
 from .config import ConfigError, TrainConfig, to_dict, train_config_from_dict
 from .data import DataSpec, load_data, used_width
 
@@ -201,12 +200,6 @@ def _data_spec(cfg: dict[str, Any]) -> DataSpec:
                     cfg["n_train_per_k"], cfg["n_test_per_k"])
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=float) + "\n")
-    os.replace(tmp, path)
-
-
 def run_status(spec: RunSpec, out_dir: Path) -> str:
     """``done`` (a result.json of this very config), ``todo``; raises :class:`PlanError` when the
     folder holds a finished run of another config."""
@@ -280,12 +273,12 @@ def run_one(spec: RunSpec, out_dir: str | Path, device: str | None = None, threa
                   "device": str(dev), "per_k": per_k,
                   "calibration": reliability_bins(np.concatenate(confidence), np.concatenate(correct)),
                   "wall_s": time.perf_counter() - t0}
-        _write_json(run_dir / "result.json", result)
+        write_json(run_dir / "result.json", result)
         shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)  # optimiser state: not needed any more
         return {"run_id": spec.run_id, "status": "done", "wall_s": result["wall_s"],
                 "id_exact": np.mean([per_k[str(k)]["exact"] for k in spec.config["train_ks"]])}
     except Exception as e:  # noqa: BLE001 - recorded, the plan goes on
-        _write_json(run_dir / "error.json", {"run_id": spec.run_id, "error": f"{type(e).__name__}: {e}"})
+        write_json(run_dir / "error.json", {"run_id": spec.run_id, "error": f"{type(e).__name__}: {e}"})
         return {"run_id": spec.run_id, "status": "error", "error": f"{type(e).__name__}: {e}",
                 "wall_s": time.perf_counter() - t0}
 
@@ -349,7 +342,7 @@ def run_plan(base: dict[str, Any], runs: Sequence[RunSpec], out_dir: str | Path,
 
 def write_plan(out_dir: Path, plan_name: str, base: dict[str, Any], seeds: Sequence[int]) -> None:
     """``plan.json``: the questions, arms, labels, base config and seeds (read by the report)."""
-    _write_json(out_dir / "plan.json", {"experiment": EXPERIMENT, "plan": plan_name, "reference": REFERENCE,
+    write_json(out_dir / "plan.json", {"experiment": EXPERIMENT, "plan": plan_name, "reference": REFERENCE,
                                         "questions": {q: list(a) for q, a in QUESTIONS.items()}, "labels": LABELS,
                                         "base_config": base, "seeds": list(seeds), "budget_keys": list(BUDGET_KEYS)})
 
@@ -430,8 +423,8 @@ def aggregate(out_dir: str | Path) -> dict[str, Any]:
                 st["vs_reference"] = _compare(st, ref)
         questions[q] = {"arms": arms, "budget_equal": len(budgets) == 1, "budget": json.loads(min(budgets)),
                         "missing": [a for a in arm_names if a not in arms]}
-    out = _json_safe({"experiment": EXPERIMENT, "plan": plan, "runs": runs, "errors": errors, "questions": questions})
-    _write_json(out_dir / "results.json", out)
+    out = to_json({"experiment": EXPERIMENT, "plan": plan, "runs": runs, "errors": errors, "questions": questions})
+    write_json(out_dir / "results.json", out)
     return out
 
 
@@ -453,7 +446,7 @@ def report(out_dir: str | Path, report_dir: str | Path | None = None, *, make_pl
     target = Path(report_dir or out_dir)
     if target.resolve() != Path(out_dir).resolve():
         target.mkdir(parents=True, exist_ok=True)
-        _write_json(target / "results.json", results)
+        write_json(target / "results.json", results)
     return write_ablation_report(results, target, make_plots=make_plots)
 
 

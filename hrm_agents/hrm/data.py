@@ -24,10 +24,11 @@ from typing import Collection, Sequence
 
 import numpy as np
 
-from ..curriculum.arrays import IGNORE_LABEL, PAD, VOCAB, encode_tasks
+from ..curriculum.arrays import PAD, VOCAB, encode_tasks
 from ..curriculum.generator import generate, make_splits
 from ..curriculum.programs import ARITH, CurriculumTask
 from ..curriculum.schedules import Cycler, ThresholdCurriculum
+from ..utils.constants import IGNORE_LABEL
 
 ARRAY_KEYS = ("inputs", "labels", "step_labels", "k", "family")
 _DIGIT_IDS = np.array([VOCAB.index(str(d)) for d in range(10)], dtype=np.int8)

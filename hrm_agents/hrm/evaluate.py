@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from ..evaluation.stats import wilson_ci
-from .model import HRM, IGNORE_LABEL, load_model
+from ..utils.constants import IGNORE_LABEL
+from .model import HRM, load_model
 
 
 def to_tensors(arrays: dict[str, np.ndarray], device: torch.device | str) -> dict[str, torch.Tensor]:

@@ -26,10 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..utils.constants import IGNORE_LABEL
 from .config import HaltMode, ModelConfig, model_config_from_dict, to_dict
 from .layers import Rope, Rotary, Stack, lecun_normal_
-
-IGNORE_LABEL = -100
 
 
 class HRMCore(nn.Module):

@@ -39,9 +39,11 @@ from ..evaluation.records import AttemptRecord, FailureTag
 from ..evaluation.report import write_report
 from ..evaluation.taxonomy import ARM_ERROR, ARM_TAGS_KEY, BACKEND_ERROR, retag
 from ..tasks.schema import Task
+from ..utils import fmt
+from ..utils.jsonio import to_json, write_json
 from .arm import ArmConfig, ArmFn, ArmOutcome
 from .scoring import score
-from .store import ResultStore, jsonable, write_json
+from .store import ResultStore
 from .summary import run_summary
 
 PACKAGES = ("hrm_agents", "langgraph", "langchain-core", "pydantic", "llama_cpp_python", "ollama", "openai",
@@ -187,7 +189,7 @@ class _Run:
         record = self._record(task, arm, sample, outcome, wall)
         trace_path = self.run_dir / record.trace_path
         trace_path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(trace_path, {"key": list(record.key), "outcome": jsonable(outcome.trace)})
+        write_json(trace_path, {"key": list(record.key), "outcome": to_json(outcome.trace)})
         with self.lock:
             if self.backend.stop.is_set():
                 return None
@@ -219,7 +221,7 @@ class _Run:
             self_check_passed=outcome.self_check_passed, plan=outcome.plan,
             hidden_report=result.hidden_report if result else None, error=error,
             trace_path=f"traces/{_safe(arm)}/{_safe(task.id)}__s{sample}.json",
-            meta={**jsonable(outcome.meta), **task.meta, **task.reference, "family": task.family,
+            meta={**to_json(outcome.meta), **task.meta, **task.reference, "family": task.family,
                   "max_iters": self.settings["max_iters"], ARM_TAGS_KEY: [t.model_dump() for t in outcome.tags]},
         )
         return retag(task, record)
@@ -346,4 +348,4 @@ def _report(run_dir: Path) -> None:
 
 def _advance(bars: Progress, bar_id: Any, arm_records: list[AttemptRecord]) -> None:
     n, passed = len(arm_records), sum(r.passed for r in arm_records)
-    bars.update(bar_id, completed=n, rate=f"pass {passed}/{n} ({100 * passed / n:.0f}%)" if n else "")
+    bars.update(bar_id, completed=n, rate=f"pass {fmt.pct(passed, n)}" if n else "")

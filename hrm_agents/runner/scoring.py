@@ -9,8 +9,8 @@ from pydantic import BaseModel
 from ..sandbox import run_tests
 from ..tasks.answers import answers_match, extract_answer
 from ..tasks.schema import Task
+from ..utils.jsonio import to_json
 from .arm import ArmOutcome
-from .store import jsonable
 
 
 class Score(BaseModel):
@@ -31,4 +31,4 @@ def score(task: Task, outcome: ArmOutcome) -> Score:
     if outcome.final is None:
         return Score(passed=False)
     report = run_tests(outcome.final, task.hidden_tests, setup=task.test_setup)
-    return Score(passed=report.passed, hidden_report=jsonable(report))
+    return Score(passed=report.passed, hidden_report=to_json(report))

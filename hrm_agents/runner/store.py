@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from ..evaluation.records import AttemptRecord
+from ..utils.jsonio import write_text_atomic
 
 
 class ResultStore:
@@ -45,12 +44,7 @@ class ResultStore:
                     dropped += 1
                     continue
                 kept[rec.key] = rec
-        tmp = self.path.with_suffix(".jsonl.tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            f.writelines(r.model_dump_json() + "\n" for r in kept.values())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, "".join(r.model_dump_json() + "\n" for r in kept.values()))
         return list(kept.values()), dropped
 
     def append(self, record: AttemptRecord) -> None:
@@ -60,25 +54,3 @@ class ResultStore:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
-
-
-def write_json(path: Path, data: object) -> None:
-    """Write JSON atomically (temp file + rename), so a kill never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with pydantic models, dataclasses and other objects turned into JSON types."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if hasattr(value, "__dict__"):
-        return jsonable(vars(value))
-    return repr(value)
