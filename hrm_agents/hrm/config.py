@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-Arch = Literal["hrm", "transformer"]
+Arch = Literal["hrm", "transformer", "trm", "hrm_lm", "lm"]
 HaltMode = Literal["act", "fixed", "equilibrium", "random"]
 LossType = Literal["softmax", "stablemax"]
 Schedule = Literal["curriculum", "mixed"]
@@ -27,7 +27,19 @@ class ModelConfig:
     ``arch="hrm"``: two recurrent levels (L fast, H slow) run ``H_cycles x L_cycles`` per ACT segment
     with the one-step gradient. ``arch="transformer"``: a plain non-recurrent stack of
     ``transformer_layers`` blocks (0 = ``H_layers + L_layers``, the matched-parameter baseline; use
-    :meth:`deep_transformer_layers` for the matched-compute "deeper" baseline).
+    :meth:`deep_transformer_layers` for the matched-compute "deeper" baseline). ``arch="trm"`` (Tiny
+    Recursive Model, Jolicoeur-Martineau 2025): ONE stack of ``L_layers`` blocks applied recursively,
+    ``H_cycles`` recursions of (``L_cycles`` latent updates, one answer update) per segment, full
+    backpropagation through the last recursion, and a simple halt head (halt when P(correct) > 0.5,
+    no Q-continue target); ``H_layers`` is unused.
+
+    ``puzzle_emb_dim`` > 0 adds a learnt per-puzzle-ID embedding (``num_puzzle_ids`` rows, zero-initialised,
+    projected to ``hidden_size``) as one prefix position, as the HRM does on ARC. ``pad_id`` < 0: no
+    padding mask (every position attends and is predicted, as for 30x30 ARC grids, where "outside the
+    grid" is a real token the model must output).
+    ``arch="hrm_lm"`` / ``"lm"``: the same two cores with causal attention as autoregressive language
+    models (:mod:`hrm_agents.hrm.lm`); ``halt_max_steps`` is then the fixed number of deep-supervision
+    segments (``halt_mode="fixed"``; ACT is not used).
 
     Halting modes: ``act`` (Q-head, Q-learning, halts when q_halt > q_continue),
     ``fixed`` (always ``halt_max_steps`` segments), ``equilibrium`` (halts when the relative change of
@@ -54,16 +66,20 @@ class ModelConfig:
     rms_norm_eps: float = 1e-5
     loss: LossType = "softmax"
     pad_id: int = 0
+    puzzle_emb_dim: int = 0
+    num_puzzle_ids: int = 0
 
     def __post_init__(self) -> None:
         if self.hidden_size % self.num_heads or (self.hidden_size // self.num_heads) % 2:
             raise ConfigError(f"hidden_size {self.hidden_size} must split into {self.num_heads} heads of even size")
         if min(self.H_layers, self.L_layers, self.H_cycles, self.L_cycles, self.halt_max_steps) < 1:
             raise ConfigError("H/L layers, H/L cycles and halt_max_steps must all be >= 1")
-        if self.arch == "transformer" and self.halt_max_steps != 1:
+        if self.arch in ("transformer", "lm") and self.halt_max_steps != 1:
             raise ConfigError("a plain transformer has no recurrent state: use halt_max_steps=1")
-        if self.arch not in ("hrm", "transformer"):
+        if self.arch not in ("hrm", "transformer", "trm", "hrm_lm", "lm"):
             raise ConfigError(f"unknown arch {self.arch!r}")
+        if self.arch in ("hrm_lm", "lm") and self.halt_mode != "fixed":
+            raise ConfigError("the causal language models run a fixed number of segments: use halt_mode='fixed'")
         if self.halt_mode not in ("act", "fixed", "equilibrium", "random"):
             raise ConfigError(f"unknown halt_mode {self.halt_mode!r}")
         if self.loss not in ("softmax", "stablemax"):
@@ -73,6 +89,18 @@ class ModelConfig:
     def n_transformer_layers(self) -> int:
         """Depth of the plain-transformer baseline."""
         return self.transformer_layers or self.H_layers + self.L_layers
+
+    def blocks_per_segment(self) -> int:
+        """Block applications in one forward segment."""
+        if self.arch == "transformer":
+            return self.n_transformer_layers
+        if self.arch == "trm":
+            return self.H_cycles * (self.L_cycles + 1) * self.L_layers
+        return self.H_cycles * (self.L_cycles * self.L_layers + self.H_layers)
+
+    def n_blocks(self) -> int:
+        """Distinct blocks (parameter sets) in the core."""
+        return {"transformer": self.n_transformer_layers, "trm": self.L_layers}.get(self.arch, self.H_layers + self.L_layers)
 
     def deep_transformer_layers(self) -> int:
         """Layers a plain transformer needs to match one HRM segment's depth (depth x cycles)."""

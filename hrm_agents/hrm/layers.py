@@ -1,5 +1,6 @@
 """Transformer building blocks of the HRM: RMSNorm (post-norm), SwiGLU, rotary positions and
-non-causal PyTorch SDPA attention (runs on CPU and GPU, no FlashAttention dependency)."""
+PyTorch SDPA attention (runs on CPU and GPU, no FlashAttention dependency): non-causal with a
+key-padding mask for the puzzle HRM, causal (optionally with a :class:`KVCache`) for the language models."""
 
 from __future__ import annotations
 
@@ -54,8 +55,46 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
     return (xf * cos + rotated * sin).to(x.dtype)
 
 
+class KVCache:
+    """Keys and values of every attention call of a causal model, for incremental decoding.
+
+    The attention calls of one forward pass happen in a fixed order (levels, cycles, layers), so
+    call ``i`` of every step appends to slot ``i``; :meth:`begin` starts a new step. Exact for any
+    causal stack, however often a layer is re-applied.
+    """
+
+    def __init__(self) -> None:
+        self.slots: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._i = 0
+
+    @property
+    def length(self) -> int:
+        """Positions already cached."""
+        return self.slots[0][0].shape[2] if self.slots else 0
+
+    def begin(self) -> None:
+        """Start the next forward pass (its calls fill slots from 0 again)."""
+        self._i = 0
+
+    def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append this call's new ``k, v`` ``[B, H, S, D]`` to its slot; returns all keys and values so far."""
+        if self._i == len(self.slots):
+            self.slots.append((k, v))
+        else:
+            pk, pv = self.slots[self._i]
+            k, v = torch.cat((pk, k), 2), torch.cat((pv, v), 2)
+            self.slots[self._i] = (k, v)
+        self._i += 1
+        return k, v
+
+
 class Attention(nn.Module):
-    """Multi-head non-causal self-attention with rotary positions and a key-padding mask."""
+    """Multi-head self-attention with rotary positions.
+
+    ``mask``: a boolean mask broadcastable to ``[B, heads, S_q, S_k]`` (True = may attend), or
+    ``None`` with ``causal=True`` for plain causal attention. ``cache`` appends this call's keys and
+    values (see :class:`KVCache`); the rotary tables must then cover the new positions only.
+    """
 
     def __init__(self, hidden: int, heads: int):
         super().__init__()
@@ -63,11 +102,14 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(hidden, 3 * hidden, bias=False)
         self.out = nn.Linear(hidden, hidden, bias=False)
 
-    def forward(self, x: torch.Tensor, rope: Rope, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: Rope, mask: torch.Tensor | None, causal: bool = False,
+                cache: KVCache | None = None) -> torch.Tensor:
         b, s, d = x.shape
         q, k, v = self.qkv(x).view(b, s, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         q, k = _rotate(q, *rope), _rotate(k, *rope)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        if cache is not None:
+            k, v = cache.update(k, v)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None)
         return self.out(y.transpose(1, 2).reshape(b, s, d))
 
 
@@ -94,8 +136,9 @@ class Block(nn.Module):
         self.mlp = SwiGLU(hidden, expansion)
         self.eps = eps
 
-    def forward(self, x: torch.Tensor, rope: Rope, mask: torch.Tensor) -> torch.Tensor:
-        x = rms_norm(x + self.attn(x, rope, mask), self.eps)
+    def forward(self, x: torch.Tensor, rope: Rope, mask: torch.Tensor | None, causal: bool = False,
+                cache: KVCache | None = None) -> torch.Tensor:
+        x = rms_norm(x + self.attn(x, rope, mask, causal, cache), self.eps)
         return rms_norm(x + self.mlp(x), self.eps)
 
 
@@ -106,8 +149,9 @@ class Stack(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(Block(hidden, heads, expansion, eps) for _ in range(n_layers))
 
-    def forward(self, z: torch.Tensor, injection: torch.Tensor, rope: Rope, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, injection: torch.Tensor, rope: Rope, mask: torch.Tensor | None,
+                causal: bool = False, cache: KVCache | None = None) -> torch.Tensor:
         z = z + injection
         for layer in self.layers:
-            z = layer(z, rope, mask)
+            z = layer(z, rope, mask, causal, cache)
         return z

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..utils.constants import IGNORE_LABEL
 from .config import HaltMode, ModelConfig, model_config_from_dict, to_dict
-from .layers import Rope, Rotary, Stack, lecun_normal_
+from .layers import KVCache, Rope, Rotary, Stack, lecun_normal_
 
 
 class HRMCore(nn.Module):
@@ -47,17 +47,19 @@ class HRMCore(nn.Module):
         return self.H_init, self.L_init
 
     def forward(self, z_H: torch.Tensor, z_L: torch.Tensor, x: torch.Tensor, rope: Rope,
-                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                mask: torch.Tensor | None, causal: bool = False, cache: KVCache | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         n_h, n_l = self.cfg.H_cycles, self.cfg.L_cycles
+        attn = (rope, mask, causal, cache)
         with torch.no_grad():
             for h in range(n_h):
                 for l in range(n_l):
                     if not (h == n_h - 1 and l == n_l - 1):
-                        z_L = self.L_level(z_L, z_H + x, rope, mask)
+                        z_L = self.L_level(z_L, z_H + x, *attn)
                 if h < n_h - 1:
-                    z_H = self.H_level(z_H, z_L, rope, mask)
-        z_L = self.L_level(z_L, z_H + x, rope, mask)
-        z_H = self.H_level(z_H, z_L, rope, mask)
+                    z_H = self.H_level(z_H, z_L, *attn)
+        z_L = self.L_level(z_L, z_H + x, *attn)
+        z_H = self.H_level(z_H, z_L, *attn)
         return z_H, z_L
 
 
@@ -74,9 +76,51 @@ class TransformerCore(nn.Module):
         return self.zero, self.zero
 
     def forward(self, z_H: torch.Tensor, z_L: torch.Tensor, x: torch.Tensor, rope: Rope,
-                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.stack(torch.zeros_like(x), x, rope, mask)
+                mask: torch.Tensor | None, causal: bool = False, cache: KVCache | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.stack(torch.zeros_like(x), x, rope, mask, causal, cache)
         return z, z
+
+
+class TRMCore(nn.Module):
+    """Tiny Recursive Model core (Jolicoeur-Martineau 2025): one stack ``net`` applied recursively.
+
+    ``z_H`` holds the answer state y and ``z_L`` the latent z. One recursion runs ``L_cycles`` latent
+    updates ``z <- net(z + y + x)`` and one answer update ``y <- net(y + z)``; a segment runs
+    ``H_cycles`` recursions, all but the last under ``no_grad``, the last one fully backpropagated
+    (not the HRM's one-step gradient).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.net = Stack(cfg.L_layers, cfg.hidden_size, cfg.num_heads, cfg.expansion, cfg.rms_norm_eps)
+        self.register_buffer("y_init", nn.init.trunc_normal_(torch.empty(cfg.hidden_size), std=1, a=-2, b=2))
+        self.register_buffer("z_init", nn.init.trunc_normal_(torch.empty(cfg.hidden_size), std=1, a=-2, b=2))
+
+    def initial_state(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.y_init, self.z_init
+
+    def _recursion(self, y: torch.Tensor, z: torch.Tensor, x: torch.Tensor, rope: Rope,
+                   mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        for _ in range(self.cfg.L_cycles):
+            z = self.net(z, y + x, rope, mask)
+        return self.net(y, z, rope, mask), z
+
+    def forward(self, z_H: torch.Tensor, z_L: torch.Tensor, x: torch.Tensor, rope: Rope,
+                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            for _ in range(self.cfg.H_cycles - 1):
+                z_H, z_L = self._recursion(z_H, z_L, x, rope, mask)
+        return self._recursion(z_H, z_L, x, rope, mask)
+
+
+def make_core(cfg: ModelConfig) -> nn.Module:
+    """The recurrent HRM core for ``hrm``/``hrm_lm``, the plain stack for ``transformer``/``lm``, the
+    single recursive stack for ``trm``."""
+    if cfg.arch == "trm":
+        return TRMCore(cfg)
+    return HRMCore(cfg) if cfg.arch in ("hrm", "hrm_lm") else TransformerCore(cfg)
 
 
 @dataclass
@@ -101,7 +145,8 @@ class Prediction:
 
 
 class HRM(nn.Module):
-    """Token embedding -> recurrent core -> LM head, plus the ACT Q-head."""
+    """Token embedding (+ optional puzzle-ID prefix) -> core (HRM, transformer or TRM) -> LM head, plus
+    the ACT Q-head."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -110,7 +155,11 @@ class HRM(nn.Module):
         self.embed_scale = math.sqrt(d)
         self.embed = nn.Embedding(cfg.vocab_size, d)
         self.rotary = Rotary(d // cfg.num_heads, cfg.seq_len, cfg.rope_theta)
-        self.core = HRMCore(cfg) if cfg.arch == "hrm" else TransformerCore(cfg)
+        self.core = make_core(cfg)
+        self.prefix_len = 1 if cfg.puzzle_emb_dim else 0
+        if cfg.puzzle_emb_dim:
+            self.puzzle_emb = nn.Embedding(cfg.num_puzzle_ids, cfg.puzzle_emb_dim)
+            self.puzzle_proj = nn.Linear(cfg.puzzle_emb_dim, d, bias=False)
         self.lm_head = nn.Linear(d, cfg.vocab_size, bias=False)
         self.q_head = nn.Linear(d, 2)
         for m in self.modules():
@@ -121,20 +170,29 @@ class HRM(nn.Module):
         with torch.no_grad():  # Q starts near "continue" (as in the reference): halting is learnt
             self.q_head.weight.zero_()
             self.q_head.bias.fill_(-5)
+            if cfg.puzzle_emb_dim:  # zero-initialised puzzle embeddings, as in the reference
+                self.puzzle_emb.weight.zero_()
 
     # -- pieces shared by training and inference ----------------------------------------------
-    def encode(self, inputs: torch.Tensor) -> tuple[torch.Tensor, Rope, torch.Tensor]:
-        """Scaled token embeddings, rotary tables and the key-padding mask ``[B, 1, 1, S]``."""
+    def encode(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, Rope, torch.Tensor]:
+        """Scaled token embeddings (after the puzzle-ID prefix, if any), rotary tables and the
+        key-padding mask ``[B, 1, 1, prefix + S]``."""
         x = self.embed(inputs.long()) * self.embed_scale
-        mask = (inputs != self.config.pad_id)[:, None, None, :]
-        return x, self.rotary(inputs.shape[1]), mask
+        mask = inputs != self.config.pad_id
+        if self.prefix_len:
+            if puzzle_ids is None:
+                raise ValueError("this model has puzzle-ID embeddings: pass puzzle_ids")
+            x = torch.cat([self.puzzle_proj(self.puzzle_emb(puzzle_ids.long()))[:, None].to(x.dtype), x], 1)
+            mask = torch.cat([torch.ones_like(mask[:, :1]), mask], 1)
+        return x, self.rotary(x.shape[1]), mask[:, None, None, :]
 
     def heads(self, z_H: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """LM logits per position and (q_halt, q_continue) logits from the masked mean of z_H."""
         keep = mask[:, 0, 0, :, None].to(z_H.dtype)
         pooled = (z_H * keep).sum(1) / keep.sum(1).clamp_min(1)
         q = self.q_head(pooled).float()
-        return self.lm_head(z_H), q[:, 0], q[:, 1]
+        return self.lm_head(z_H[:, self.prefix_len:]), q[:, 0], q[:, 1]
 
     def _fresh_state(self, n: int, s: int) -> tuple[torch.Tensor, torch.Tensor]:
         h, l = self.core.initial_state()
@@ -150,7 +208,7 @@ class HRM(nn.Module):
         """Which samples stop after this segment, under halting ``mode``."""
         halted = steps >= limit
         if mode == "act":
-            halt = q_halt > q_cont
+            halt = q_halt > 0 if self.config.arch == "trm" else q_halt > q_cont
             m = self.config.halt_max_steps
             if explore and m > 1:  # with prob p, force at least U{2..max} segments (paper's exploration)
                 forced = torch.rand_like(q_halt) < self.config.halt_exploration_prob
@@ -166,7 +224,7 @@ class HRM(nn.Module):
         """A carry in which every sample counts as halted, so the first step loads ``batch``."""
         b, s = batch["inputs"].shape
         dev = batch["inputs"].device
-        z = torch.zeros(b, s, self.config.hidden_size, device=dev)
+        z = torch.zeros(b, s + self.prefix_len, self.config.hidden_size, device=dev)
         ones = torch.ones(b, dtype=torch.int32, device=dev)
         return Carry(z, z, ones, ones, torch.ones(b, dtype=torch.bool, device=dev),
                      {k: torch.zeros_like(v) for k, v in batch.items()})
@@ -186,13 +244,13 @@ class HRM(nn.Module):
         steps = torch.where(reset, 0, carry.steps) + 1
         limit = torch.where(reset, self._draw_limit(len(reset), cfg.halt_mode, reset.device, cfg.halt_max_steps), carry.limit)
 
-        x, rope, mask = self.encode(data["inputs"])
+        x, rope, mask = self.encode(data["inputs"], data.get("puzzle_ids"))
         new_H, new_L = self.core(z_H, z_L, x, rope, mask)
         logits, q_halt, q_cont = self.heads(new_H, mask)
         out = {"logits": logits, "q_halt_logits": q_halt, "q_continue_logits": q_cont}
         with torch.no_grad():
             halted = self._halt(cfg.halt_mode, steps, limit, q_halt, q_cont, z_H, new_H, explore=self.training)
-            if self.training and cfg.halt_mode == "act" and cfg.halt_max_steps > 1:
+            if self.training and cfg.halt_mode == "act" and cfg.halt_max_steps > 1 and cfg.arch != "trm":
                 # Q-learning target without replay buffer / target network (as in the reference)
                 next_H, _ = self.core(new_H, new_L, x, rope, mask)
                 _, next_halt, next_cont = self.heads(next_H, mask)
@@ -203,7 +261,7 @@ class HRM(nn.Module):
     # -- inference -----------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, inputs: torch.Tensor, *, halt_mode: HaltMode | None = None,
-                max_steps: int | None = None) -> Prediction:
+                max_steps: int | None = None, puzzle_ids: torch.Tensor | None = None) -> Prediction:
         """Run each sample until it halts (per ``halt_mode``, default the config's) or ``max_steps``.
 
         Halted samples leave the batch, and all-pad leading/trailing columns are trimmed first
@@ -217,8 +275,8 @@ class HRM(nn.Module):
         q_prob = torch.zeros(n, device=inputs.device)
         used = (inputs != self.config.pad_id).any(0).nonzero()
         lo, hi = int(used.min()), int(used.max()) + 1
-        x, rope, mask = self.encode(inputs[:, lo:hi])
-        z_H, z_L = self._fresh_state(n, hi - lo)
+        x, rope, mask = self.encode(inputs[:, lo:hi], puzzle_ids)
+        z_H, z_L = self._fresh_state(n, x.shape[1])
         limit = self._draw_limit(n, mode, inputs.device, max_steps)
         active = torch.arange(n, device=inputs.device)
         for step in range(1, max_steps + 1):
@@ -285,7 +343,7 @@ def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def save_model(model: HRM, directory: str | Path, dtype: torch.dtype = torch.float32,
+def save_model(model: nn.Module, directory: str | Path, dtype: torch.dtype = torch.float32,
                meta: dict[str, Any] | None = None) -> Path:
     """Write ``model.safetensors`` (weights in ``dtype``) and ``config.json`` (model config + ``meta``)."""
     from safetensors.torch import save_file
@@ -299,13 +357,21 @@ def save_model(model: HRM, directory: str | Path, dtype: torch.dtype = torch.flo
     return directory
 
 
-def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[HRM, dict[str, Any]]:
-    """Load a model saved by :func:`save_model` (weights upcast to float32); returns (model, meta)."""
+def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[Any, dict[str, Any]]:
+    """Load a model saved by :func:`save_model` (weights upcast to float32); returns (model, meta).
+
+    The model is an :class:`HRM`, or a :class:`~hrm_agents.hrm.lm.CausalLM` for ``hrm_lm``/``lm`` configs."""
     from safetensors.torch import load_file
 
     directory = Path(directory)
     config = json.loads((directory / "config.json").read_text())
-    model = HRM(model_config_from_dict(config["model"]))
+    cfg = model_config_from_dict(config["model"])
+    if cfg.arch in ("hrm_lm", "lm"):
+        from .lm import CausalLM
+
+        model: nn.Module = CausalLM(cfg)
+    else:
+        model = HRM(cfg)
     state = load_file(str(directory / "model.safetensors"))
     model.load_state_dict({k: v.float() for k, v in state.items()})
     return model.to(device).eval(), config.get("meta", {})
