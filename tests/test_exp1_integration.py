@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_exp1_cli_embedded_model(tmp_path):
     main = experiment_main("exp1_decomp_vs_flat")
     code = main(["--suite", str(ROOT / "eval/suites/coding_suite.yaml"), "--limit", "3", "--arms", "flat,hier",
-                 "--max_iters", "2", "--max_tokens", "128", "--out_root", str(tmp_path), "--no_progress"])
+                 "--max_iters", "2", "--max_tokens", "128", "--model_name", "smollm2-135m", "--out_root", str(tmp_path), "--no_progress"])
     assert code == 0
     (run_dir,) = (tmp_path / "exp1_decomp_vs_flat").iterdir()
     config = json.loads((run_dir / "config.json").read_text())

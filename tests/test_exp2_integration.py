@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_exp2_cli_embedded_model(tmp_path):
     main = experiment_main("exp2_pot_supervisor")
     code = main(["--suite", str(ROOT / "eval/suites/math_suite.yaml"), "--limit", "2", "--max_iters", "1",
-                 "--max_tokens", "48", "--out_root", str(tmp_path), "--no_progress"])
+                 "--max_tokens", "48", "--model_name", "smollm2-135m", "--out_root", str(tmp_path), "--no_progress"])
     assert code == 0
     (run_dir,) = (tmp_path / "exp2_pot_supervisor").iterdir()
     records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]

@@ -15,7 +15,11 @@ import pytest
 from hrm_agents.backends import ScriptedBackend
 from hrm_agents.backends.base import BackendError, GenParams, Message
 from hrm_agents.curriculum import ARITH, LIST, from_canonical, generate, make_splits, parse_question, to_task
-from hrm_agents.curriculum import e3
+from experiments.exp3_curriculum import e3
+from hrm_agents.curriculum import exemplars
+from hrm_agents.evaluation.generalisation import generalisation_gap
+from hrm_agents.graphs.arms import single_call_arm
+from hrm_agents.hrm.report import read_training_curve
 from hrm_agents.evaluation.records import AttemptRecord
 from hrm_agents.evaluation.stats import wilson_ci
 from hrm_agents.graphs.math import flat_arm
@@ -38,7 +42,7 @@ def oracle(messages: list[Message], params: GenParams) -> str:
 # -- tasks and exemplars ---------------------------------------------------------------------------
 
 def test_test_tasks_are_test_id_and_heldout_of_the_splits():
-    tasks = e3.test_tasks(3, 4)
+    tasks = exemplars.test_tasks(3, 4)
     assert Counter((t.family, t.k) for t in tasks) == {(f, k): 4 for f in (ARITH, LIST) for k in (2, 3, 4, 5, 6)}
     assert [t.k for t in tasks] == sorted(t.k for t in tasks)
     splits = make_splits(3, n_train_per_k=0, n_test_per_k=4)
@@ -47,72 +51,72 @@ def test_test_tasks_are_test_id_and_heldout_of_the_splits():
     # the HRM trainer's evaluation splits (same seed, more tasks per k) contain them all
     hrm_eval = make_splits(3, n_train_per_k=0, n_test_per_k=50, families=[ARITH])
     assert {t.canonical for t in tasks if t.family == ARITH} <= {t.canonical for s in hrm_eval.values() for t in s}
-    assert {(t.family, t.k) for t in e3.test_tasks(0, 1, [ARITH], [2, 6])} == {(ARITH, 2), (ARITH, 6)}
+    assert {(t.family, t.k) for t in exemplars.test_tasks(0, 1, [ARITH], [2, 6])} == {(ARITH, 2), (ARITH, 6)}
 
 
 def test_exemplar_pool_never_shares_a_canonical_form_with_the_tests():
     tests = generate(ARITH, 2, 400, seed="e3-exemplars-0")  # the very stream the pool draws from
-    pool = e3.exemplar_pool(0, 300, [ARITH], {t.canonical for t in tests})
+    pool = exemplars.exemplar_pool(0, 300, [ARITH], {t.canonical for t in tests})
     assert Counter(t.k for t in pool) == {2: 300, 3: 300, 4: 300}
     assert not {t.canonical for t in pool} & {t.canonical for t in tests}
-    unguarded = e3.exemplar_pool(0, 300, [ARITH], ())
+    unguarded = exemplars.exemplar_pool(0, 300, [ARITH], ())
     assert {t.canonical for t in unguarded} & {t.canonical for t in tests}  # the exclusion is what prevents it
 
 
 @pytest.fixture(scope="module")
 def pool():
-    tests = e3.test_tasks(0, 5)
-    return e3.exemplar_pool(0, 8, [ARITH, LIST], {t.canonical for t in tests})
+    tests = exemplars.test_tasks(0, 5)
+    return exemplars.exemplar_pool(0, 8, [ARITH, LIST], {t.canonical for t in tests})
 
 
 def test_select_exemplars_orders_counts_and_nests(pool):
     for budget, counts in ((2, {2: 1, 3: 1}), (4, {2: 2, 3: 1, 4: 1}), (8, {2: 3, 3: 3, 4: 2})):
-        cur = e3.select_exemplars(pool, budget, "curriculum", seed=1)
-        mixed = e3.select_exemplars(pool, budget, "mixed", seed=1)
+        cur = exemplars.select_exemplars(pool, budget, "curriculum", seed=1)
+        mixed = exemplars.select_exemplars(pool, budget, "mixed", seed=1)
         assert set(cur) == {ARITH, LIST}
         for family in cur:
             assert all(t.family == family for t in cur[family])
             assert [t.k for t in cur[family]] == sorted(t.k for t in cur[family])  # easy -> hard
             assert Counter(t.k for t in cur[family]) == counts
             assert sorted(t.id for t in mixed[family]) == sorted(t.id for t in cur[family])  # same exemplars
-    big_cur, big_mixed = (e3.select_exemplars(pool, 8, s, seed=1)[ARITH] for s in e3.SCHEDULES)
+    big_cur, big_mixed = (exemplars.select_exemplars(pool, 8, s, seed=1)[ARITH] for s in exemplars.SCHEDULES)
     assert [t.k for t in big_mixed] != sorted(t.k for t in big_mixed)  # shuffled
-    small = e3.select_exemplars(pool, 4, "curriculum", seed=1)[ARITH]
+    small = exemplars.select_exemplars(pool, 4, "curriculum", seed=1)[ARITH]
     assert {t.id for t in small} <= {t.id for t in big_cur}  # nested budgets
-    assert e3.select_exemplars(pool, 0, "mixed") == {ARITH: [], LIST: []}
+    assert exemplars.select_exemplars(pool, 0, "mixed") == {ARITH: [], LIST: []}
     with pytest.raises(ValueError, match="unknown schedule"):
-        e3.select_exemplars(pool, 2, "random")
+        exemplars.select_exemplars(pool, 2, "random")
     with pytest.raises(ValueError, match="budget"):
-        e3.select_exemplars(pool, -1, "mixed")
+        exemplars.select_exemplars(pool, -1, "mixed")
 
 
 def test_worked_solution_shows_every_intermediate():
     t = from_canonical("37 +5 *2 %9")
-    assert e3.worked_solution(t) == (f"Problem: {t.question}\nStep 1: 37 +5 = 42\nStep 2: 42 *2 = 84\n"
+    assert exemplars.worked_solution(t) == (f"Problem: {t.question}\nStep 1: 37 +5 = 42\nStep 2: 42 *2 = 84\n"
                                      "Step 3: 84 %9 = 3\nAnswer: 3")
     lst = from_canonical("[3,1,2] rev app5 get1")
-    assert e3.worked_solution(lst).splitlines()[1:] == [
+    assert exemplars.worked_solution(lst).splitlines()[1:] == [
         "Step 1: [3,1,2] rev = [2,1,3]", "Step 2: [2,1,3] app5 = [2,1,3,5]", "Step 3: [2,1,3,5] get1 = 1", "Answer: 1"]
 
 
 # -- arms ------------------------------------------------------------------------------------------
 
 def test_llm_arms_wire_exemplars_by_schedule_and_budget(pool):
-    arms, specs = e3.llm_arms({"flat": flat_arm}, e3.SCHEDULES, [0, 2, 4], pool, seed=1)
+    arms, specs = e3.llm_arms({"flat": flat_arm}, exemplars.SCHEDULES, [0, 2, 4], pool, seed=1)
     assert list(arms) == [s.name for s in specs] == [
         "flat/0", "flat@curriculum/2", "flat@mixed/2", "flat@curriculum/4", "flat@mixed/4"]
-    task = to_task(e3.test_tasks(0, 1, [LIST], [5])[0]).public()
+    task = to_task(exemplars.test_tasks(0, 1, [LIST], [5])[0]).public()
     for spec in specs:
         backend = ScriptedBackend(oracle)
         outcome = arms[spec.name](task, backend, ArmConfig())
         (messages, _), = backend.calls
         system = messages[0].content
-        shown = [q.id for q in e3.select_exemplars(pool, spec.budget, spec.schedule, 1)[LIST]] if spec.budget else []
+        shown = [q.id for q in exemplars.select_exemplars(pool, spec.budget, spec.schedule, 1)[LIST]] if spec.budget else []
         assert spec.exemplars.get(LIST, []) == shown
         assert outcome.meta.get("exemplars", []) == shown
         questions = [line[len("Problem: "):] for line in system.splitlines() if line.startswith("Problem: ")]
         by_id = {q.id: q for q in pool}
-        assert system.count("Problem: ") == len(shown) and all(e3.worked_solution(by_id[i]) in system for i in shown)
+        assert system.count("Problem: ") == len(shown) and all(exemplars.worked_solution(by_id[i]) in system for i in shown)
         assert questions == [by_id[i].question for i in shown]  # in schedule order
         assert task.prompt in messages[-1].content and task.prompt not in system
 
@@ -120,11 +124,11 @@ def test_llm_arms_wire_exemplars_by_schedule_and_budget(pool):
 def test_single_call_arm_answers_with_the_completion():
     task = to_task(from_canonical("7 *3 -4")).public()
     backend = ScriptedBackend(lambda m, p: str(last_question(m).answer))
-    outcome = e3.single_call_arm(backend)(task, ScriptedBackend([]), ArmConfig(max_tokens=8))
+    outcome = single_call_arm(backend)(task, ScriptedBackend([]), ArmConfig(max_tokens=8))
     assert (outcome.final, outcome.model_calls, outcome.iterations) == ("17", 1, 1)
     assert backend.calls[0][0] == [Message(role="user", content=task.prompt)]
     assert backend.calls[0][1].max_tokens == 8
-    assert e3.single_call_arm(ScriptedBackend(lambda m, p: ""))(task, None, ArmConfig()).final is None
+    assert single_call_arm(ScriptedBackend(lambda m, p: ""))(task, None, ArmConfig()).final is None
 
 
 def test_settings_check_rejects_bad_input():
@@ -149,13 +153,13 @@ def test_hrm_leakage_warning():
 # -- summary math ----------------------------------------------------------------------------------
 
 def test_generalisation_gap_bootstraps_over_tasks():
-    g = e3.generalisation_gap([1, 1, 0, 0], [1, 1, 1, 1], n_resamples=2000)
+    g = generalisation_gap([1, 1, 0, 0], [1, 1, 1, 1], n_resamples=2000)
     assert g["delta"] == pytest.approx(-0.5) and g["n_ood_tasks"] == 4 and g["n_id_tasks"] == 4
     lo, hi = g["ci95"]
     assert -1.0 <= lo < -0.5 < hi <= 0.0
-    assert e3.generalisation_gap([1, 1], [1, 1])["ci95"] == [0.0, 0.0]  # no spread, no width
-    assert np.isnan(e3.generalisation_gap([1], [0, 1])["ci95"][0])
-    assert e3.generalisation_gap([], [1])["delta"] is None
+    assert generalisation_gap([1, 1], [1, 1])["ci95"] == [0.0, 0.0]  # no spread, no width
+    assert np.isnan(generalisation_gap([1], [0, 1])["ci95"][0])
+    assert generalisation_gap([], [1])["delta"] is None
 
 
 def _record(arm: str, task: str, k: int, passed: bool, sample: int = 0) -> AttemptRecord:
@@ -218,7 +222,7 @@ def _metrics(path: Path) -> None:
 
 def test_read_training_curve(tmp_path):
     _metrics(tmp_path / "metrics.jsonl")
-    c = e3.read_training_curve(tmp_path / "metrics.jsonl")
+    c = read_training_curve(tmp_path / "metrics.jsonl")
     assert c["schedule"] == "curriculum"
     assert [(p["step"], p["examples_seen"]) for p in c["points"]] == [(100, 104), (150, 134)]
     assert c["points"][0]["val"] == {"exact": pytest.approx(0.2), "by_k": {"2": 0.5, "4": 0.1}}
@@ -277,7 +281,7 @@ def test_cli_scripted(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(cli_common, "backend_from_args", lambda args: ScriptedBackend(oracle))
     base = ["--out_root", str(tmp_path), "--no_progress"]
-    code = e3.main(["--n_per_k", "1", "--families", ARITH, "--ks", "2,5", "--budgets", "0,4", "--schedules",
+    code = experiment_main("exp3_curriculum")(["--n_per_k", "1", "--families", ARITH, "--ks", "2,5", "--budgets", "0,4", "--schedules",
                     "curriculum", "--arms", "flat,flat_tool", *base])
     assert code == 0
     (run_dir,) = (tmp_path / e3.EXPERIMENT).iterdir()
@@ -289,9 +293,9 @@ def test_cli_scripted(tmp_path, monkeypatch, capsys):
                       (["--budgets", "a"], "integers"), (["--n_per_k", "0"], "n_per_k"),
                       (["--hrm_checkpoints", "curriculum"], "SCHEDULE=PATH")):
         with pytest.raises(SystemExit) as exc:
-            e3.main([*argv, *base])
+            experiment_main("exp3_curriculum")([*argv, *base])
         assert exc.value.code == 2 and msg in capsys.readouterr().err
-    assert e3.main(["--arms", "hrm", "--hrm_checkpoints", f"mixed={tmp_path}", *base]) == 2
+    assert experiment_main("exp3_curriculum")(["--arms", "hrm", "--hrm_checkpoints", f"mixed={tmp_path}", *base]) == 2
     assert "neither an HRM training folder" in capsys.readouterr().err
 
 
@@ -331,7 +335,7 @@ def test_run_e3_hrm_arm(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed")
 def test_exp3_cli_embedded_model(tmp_path):
     code = experiment_main("exp3_curriculum")(["--n_per_k", "1", "--families", ARITH, "--ks", "2,3", "--budgets", "0",
-                        "--max_tokens", "48", "--out_root", str(tmp_path), "--no_progress"])
+                        "--max_tokens", "48", "--model_name", "smollm2-135m", "--out_root", str(tmp_path), "--no_progress"])
     assert code == 0
     (run_dir,) = (tmp_path / e3.EXPERIMENT).iterdir()
     records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]

