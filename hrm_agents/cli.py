@@ -16,9 +16,9 @@ from .backends.models import DEFAULT_MODEL, MODELS, model_status
 from .evaluation.io import RunDirError
 from .evaluation.judge import agreement, judge_pairs
 from .evaluation.report import Table, compare_runs, tag_run, write_report
+from .evaluation.ablation import is_ablation_dir
+from .evaluation.ablation import report as ablation_report
 from .evaluation.taxonomy import TAGS
-from .hrm.ablations import PlanError, is_exp4_dir
-from .hrm.ablations import report as exp4_report
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="re-tag even without run_summary.json")
 
     r = sub.add_parser("report", help="write report.md, stats.json and figures for one or more runs "
-                                      "(an exp4_hrm_ablations folder: results.json, report.md and figures)")
+                                      "(a seeded ablation folder, e.g. exp4_hrm_ablations: results.json, report.md "
+                                      "and figures)")
     r.add_argument("run_dirs", nargs="+", help="run directories (several = pooled, e.g. one per seed)")
     r.add_argument("--out", help="output folder (default: the run dir, or <parent>/combined-report)")
     r.add_argument("--baseline", help="baseline arm of the comparisons (default: the arm named flat)")
@@ -106,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _tag(args, console)
         elif args.command == "models":
             _models(console)
-        elif args.command == "report" and len(args.run_dirs) == 1 and is_exp4_dir(args.run_dirs[0]):
-            path = exp4_report(args.run_dirs[0], args.out, make_plots=not args.no_plots)
+        elif args.command == "report" and len(args.run_dirs) == 1 and is_ablation_dir(args.run_dirs[0]):
+            path = ablation_report(args.run_dirs[0], args.out, make_plots=not args.no_plots)
             console.print(f"wrote {path} and {Path(args.run_dirs[0]) / 'results.json'}")
         elif args.command == "report":
             path = write_report(args.run_dirs, args.out, rule=_rule_overrides(args), baseline=args.baseline,
@@ -118,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             path = compare_runs(args.run_a, args.run_b, args.out, console=console, n_resamples=args.resamples,
                                 seed=args.seed)
             console.print(f"wrote {path}")
-    except (RunDirError, BackendError, PlanError) as e:
+    except (RunDirError, BackendError) as e:
         print(f"hrm-agents {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -14,18 +14,17 @@ import pytest
 
 from hrm_agents.backends import ScriptedBackend
 from hrm_agents.backends.base import BackendError, GenParams, Message
-from hrm_agents.curriculum import ARITH, LIST, from_canonical, generate, make_splits, parse_question, to_task
-from experiments.exp3_curriculum import e3
-from hrm_agents.curriculum import exemplars
+from hrm_agents.curriculum import ARITH, LIST, exemplars, from_canonical, generate, make_splits, parse_question, to_task
 from hrm_agents.evaluation.generalisation import generalisation_gap
-from hrm_agents.graphs.arms import single_call_arm
-from hrm_agents.hrm.report import read_training_curve
 from hrm_agents.evaluation.records import AttemptRecord
 from hrm_agents.evaluation.stats import wilson_ci
+from hrm_agents.graphs.arms import single_call_arm
 from hrm_agents.graphs.math import flat_arm
+from hrm_agents.hrm.report import read_training_curve
 from hrm_agents.runner import ArmConfig, RunAborted
 
 from experiment_cli import experiment_main
+from experiments.exp3_curriculum import e3
 
 
 def last_question(messages: list[Message]):

@@ -13,7 +13,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from experiment_cli import experiment_main  # noqa: E402
+from experiments.exp4_hrm_ablations import plan as e4_plan  # noqa: E402
+from experiments.exp4_hrm_ablations import runs as e4_runs  # noqa: E402
 from hrm_agents import cli  # noqa: E402
+from hrm_agents.evaluation.ablation import aggregate  # noqa: E402
 from hrm_agents.evaluation.ablation_report import question_paragraph  # noqa: E402
 from hrm_agents.evaluation.calibration import (expected_calibration_error, pool_bins,  # noqa: E402
                                                reliability_bins, reliability_curve)
@@ -24,6 +28,7 @@ from hrm_agents.hrm.data import CurriculumSampler  # noqa: E402
 from hrm_agents.hrm.model import HRM, n_params  # noqa: E402
 
 SEEDS = ["0", "1"]
+e4_main = experiment_main("exp4_hrm_ablations")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +38,7 @@ def smoke(tmp_path_factory) -> Path:
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("exp4")
     try:
-        assert ablations.main(["--plan", "smoke", "--seeds", *SEEDS, "--out", str(out), "--device", "cpu"]) == 0
+        assert e4_main(["--plan", "smoke", "--seeds", *SEEDS, "--out", str(out), "--device", "cpu"]) == 0
     finally:
         torch.set_num_threads(threads)
     return out
@@ -41,9 +46,9 @@ def smoke(tmp_path_factory) -> Path:
 
 def test_smoke_plan_runs_end_to_end_and_report_renders_every_question(smoke):
     results = json.loads((smoke / "results.json").read_text())
-    assert set(results["questions"]) == set(ablations.QUESTIONS)
+    assert set(results["questions"]) == set(e4_plan.QUESTIONS)
     assert len(results["runs"]) == 11 * len(SEEDS) and not results["errors"]
-    for q, arms in ablations.QUESTIONS.items():
+    for q, arms in e4_plan.QUESTIONS.items():
         qd = results["questions"][q]
         assert list(qd["arms"]) == list(arms) and qd["budget_equal"] and not qd["missing"]
         for arm, st in qd["arms"].items():
@@ -80,11 +85,11 @@ def test_resume_skips_finished_runs_and_refuses_a_changed_plan(smoke, monkeypatc
     def boom(*a, **k):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(ablations, "run_one", boom)
-    assert ablations.main(["--plan", "smoke", "--seeds", *SEEDS, "--out", str(smoke), "--no-report"]) == 0
+    monkeypatch.setattr(e4_runs, "run_one", boom)
+    assert e4_main(["--plan", "smoke", "--seeds", *SEEDS, "--out", str(smoke), "--no-report"]) == 0
     assert f"{11 * len(SEEDS)} skipped" in capsys.readouterr().out
     # a run whose result was made with other settings is not silently mixed in
-    assert ablations.main(["--plan", "smoke", "--seeds", "0", "--steps", "5", "--out", str(smoke), "--no-report"]) == 2
+    assert e4_main(["--plan", "smoke", "--seeds", "0", "--steps", "5", "--out", str(smoke), "--no-report"]) == 2
     assert "another config" in capsys.readouterr().err
 
 
@@ -93,24 +98,24 @@ def test_unfinished_run_is_retrained(smoke, tmp_path, monkeypatch):
     shutil.copytree(smoke, out)
     (out / "runs" / "curriculum-s1" / "result.json").unlink()
     trained = []
-    monkeypatch.setattr(ablations, "run_one", lambda spec, *a, **k: trained.append(spec.run_id) or
+    monkeypatch.setattr(e4_runs, "run_one", lambda spec, *a, **k: trained.append(spec.run_id) or
                         {"run_id": spec.run_id, "status": "done", "wall_s": 0.0, "id_exact": 0.0})
-    assert ablations.main(["--plan", "smoke", "--seeds", *SEEDS, "--out", str(out), "--no-report"]) == 0
+    assert e4_main(["--plan", "smoke", "--seeds", *SEEDS, "--out", str(out), "--no-report"]) == 0
     assert trained == ["curriculum-s1"]
 
 
 def test_equal_steps_and_data_per_arm_are_enforced(smoke, tmp_path, monkeypatch):
-    base, runs = ablations.make_plan("full")
+    base, runs = e4_plan.make_plan("full")
     assert len(runs) == 33
     for key in ablations.BUDGET_KEYS:
         assert len({json.dumps(r.config[key]) for r in runs}) == 1, key
-    assert {r.config["steps"] for r in ablations.make_plan("full", steps=123)[1]} == {123}
+    assert {r.config["steps"] for r in e4_plan.make_plan("full", steps=123)[1]} == {123}
     # an arm may not change the budget
     real = ablations.arm_overrides
     monkeypatch.setattr(ablations, "arm_overrides",
                         lambda arm, b: ({}, {"steps": 5}) if arm == "curriculum" else real(arm, b))
     with pytest.raises(ablations.PlanError, match="may not change steps"):
-        ablations.make_plan("smoke", questions=["schedule"])
+        e4_plan.make_plan("smoke", questions=["schedule"])
     monkeypatch.undo()
     # results trained at different budgets are flagged by the aggregation and the report
     out = tmp_path / "exp4"
@@ -119,7 +124,7 @@ def test_equal_steps_and_data_per_arm_are_enforced(smoke, tmp_path, monkeypatch)
     res = json.loads(path.read_text())
     res["config"]["steps"] = 99
     path.write_text(json.dumps(res))
-    agg = ablations.aggregate(out)
+    agg = aggregate(out)
     assert not agg["questions"]["schedule"]["budget_equal"] and agg["questions"]["cycles"]["budget_equal"]
     assert "not trained at one budget" in question_paragraph(agg, "schedule")
 
@@ -155,13 +160,13 @@ def test_t_interval_across_seeds():
 
 
 def _model(**kw) -> HRM:
-    cfg = {**ablations.PLANS["full"]["model"], **kw}
+    cfg = {**e4_plan.PLANS["full"]["model"], **kw}
     return HRM(ModelConfig(vocab_size=36, seq_len=64, **cfg))
 
 
 def test_hooks_change_the_model_as_claimed():
     torch.manual_seed(0)
-    base = ablations.PLANS["full"]
+    base = e4_plan.PLANS["full"]
     hrm = _model()
     flat_cfg = ablations.arm_config("transformer", base, 0)["model"]
     deep_cfg = ablations.arm_config("transformer_deep", base, 0)["model"]

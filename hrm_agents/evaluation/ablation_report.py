@@ -1,6 +1,6 @@
 """Report of a seeded ablation (experiment 4, HRM ablations): ``report.md`` + PNG figures.
 
-Input: the ``results.json`` dict of :func:`hrm_agents.hrm.ablations.aggregate` — per question, per
+Input: the ``results.json`` dict of :func:`hrm_agents.evaluation.ablation.aggregate` — per question, per
 arm the mean over seeds with 95% Student-t intervals, and Welch intervals of the difference to the
 reference arm. Output: one table per question (exact accuracy per k, generalisation gap = mean
 accuracy at the training k minus mean at the held-out k, ACT segments used, FLOPs and wall time per

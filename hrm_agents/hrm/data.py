@@ -20,7 +20,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Collection, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
 
@@ -78,6 +78,13 @@ class DataSpec:
     heldout_ks: tuple[int, ...] = (5, 6)
     n_train_per_k: int = 20000
     n_test_per_k: int = 1000
+
+    @classmethod
+    def of(cls, cfg: Any) -> DataSpec:
+        """The data settings of a train config (a :class:`~hrm_agents.hrm.config.TrainConfig` or its dict)."""
+        get = cfg.get if isinstance(cfg, dict) else lambda key: getattr(cfg, key)
+        return cls(tuple(get("families")), get("data_seed"), tuple(get("train_ks")), tuple(get("heldout_ks")),
+                   get("n_train_per_k"), get("n_test_per_k"))
 
 
 def eval_splits(spec: DataSpec) -> dict[str, list[CurriculumTask]]:

@@ -19,6 +19,48 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def read_training_curve(metrics_path: str | Path) -> dict[str, Any]:
+    """Accuracy vs training examples seen, from an HRM trainer's ``metrics.jsonl``.
+
+    One point per ``eval`` event: ``examples_seen`` (rows loaded into the batch up to that step, the
+    sum of ``samples_loaded`` over the ``train`` windows logged so far; a resumed run's re-logged
+    steps replace the old ones), and per evaluation split the exact accuracy per k and pooled.
+    """
+    loaded: dict[int, int] = {}
+    evals: dict[int, dict[str, Any]] = {}
+    schedule, final = None, None
+    with open(metrics_path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill
+            kind = event.get("event")
+            if kind == "start":
+                schedule = (event.get("config") or {}).get("schedule")
+            elif kind == "train":
+                loaded[event["step"]] = int(event.get("samples_loaded", 0))
+            elif kind == "eval":
+                evals[event["step"]] = event
+            elif kind == "final":
+                final = event
+    points = []
+    for step, event in sorted(evals.items()):
+        point: dict[str, Any] = {"step": step, "examples_seen": sum(n for s, n in loaded.items() if s <= step)}
+        for split, per_k in event.items():
+            if isinstance(per_k, dict) and per_k:
+                n = sum(v["n"] for v in per_k.values())
+                point[split] = {"exact": sum(v["exact"] * v["n"] for v in per_k.values()) / n if n else None,
+                                "by_k": {str(k): v["exact"] for k, v in per_k.items()}}
+        points.append(point)
+    out: dict[str, Any] = {"metrics": str(metrics_path), "schedule": schedule, "points": points}
+    if final and final.get("results"):
+        res = final["results"][0]
+        out["final"] = {split: {str(k): v["exact"] for k, v in res[split].items()}
+                        for split in ("test_id", "heldout") if isinstance(res.get(split), dict)}
+    return out
+
+
 def time_to_accuracy(metrics: Iterable[dict[str, Any]], ks: Iterable[int] = (2, 3, 4), threshold: float = 0.99,
                      split: str = "val") -> dict[str, Any] | None:
     """First periodic evaluation where every k in ``ks`` reached ``threshold`` exact accuracy on

@@ -1,131 +1,49 @@
-"""E3 — does a curriculum help? Curriculum vs mixed ordering of few-shot exemplars (LLM arms) and of
-training examples (native HRM), scored on curriculum test tasks at k = 2..6.
+"""E3's orchestration: the arms (exemplar budgets x schedules, HRM checkpoints), the run and the summary.
 
-* Test tasks: per family and k, ``test_id`` of :func:`~hrm_agents.curriculum.make_splits` for the
-  training step counts (k = 2..4) and ``heldout`` for k = 5..6 (``n_train_per_k=0``, so the tasks
-  are the same ones the HRM trainer evaluates on when ``seed`` equals its ``data_seed``).
-* LLM arms: an E2 math arm (``flat``, ``flat_tool``, ``hier``) given ``budget`` worked exemplars
-  (question, one line per step with its intermediate result, ``Answer: N``) of the task's family,
-  drawn from an exemplar pool (k = 2..4, disjoint from every test task) by
-  :func:`~hrm_agents.curriculum.schedule_streams`: ``curriculum`` = easy to hard (k = 2, then 3,
-  then 4), ``mixed`` = the very same exemplars shuffled. Budgets are nested (the exemplars of budget
-  2 are among those of budget 4). Arm names: ``flat/0`` (no exemplars), ``flat@curriculum/4``, ...
-  The exemplars go to the E2 arm as ``examples=`` (shown in the system message of every model call
-  of the attempt, :func:`~hrm_agents.graphs.prompts.with_examples`).
-* HRM arms: ``hrm@<schedule>``, a checkpoint trained under that schedule answering with one call.
+* Test tasks and exemplars come from :mod:`hrm_agents.curriculum.exemplars` (k = 2..4 from
+  ``test_id``, k = 5..6 held out; exemplars ordered ``curriculum`` or ``mixed``, nested budgets).
+* LLM arms: an E2 math arm (``flat``, ``flat_tool``, ``hier``) given ``budget`` worked exemplars of
+  the task's family (:func:`hrm_agents.graphs.arms.few_shot_arm`, shown in the system message of
+  every model call of the attempt). Arm names: ``flat/0`` (no exemplars), ``flat@curriculum/4``, ...
+* HRM arms: ``hrm@<schedule>``, a checkpoint trained under that schedule answering with one call
+  (:func:`hrm_agents.graphs.arms.single_call_arm`).
 * After the run, :func:`summarize` writes ``e3_summary.json`` (+ ``e3_summary.md`` and figures):
   accuracy per k with Wilson 95% CIs, accuracy vs exemplar budget, the generalisation gap
-  (accuracy at k = 5..6 minus k = 2..4, bootstrap CI over tasks), curriculum-vs-mixed paired
-  comparisons, and the HRM's accuracy vs training examples seen (from its ``metrics.jsonl``).
+  (accuracy at k = 5..6 minus k = 2..4, bootstrap CI over tasks;
+  :mod:`hrm_agents.evaluation.generalisation`), curriculum-vs-mixed paired comparisons, and the
+  HRM's accuracy vs training examples seen (:func:`hrm_agents.hrm.report.read_training_curve`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-import numpy as np
-
-from ..backends.base import Backend, BackendError, GenParams, Message
-from ..evaluation.records import AttemptRecord
-from ..evaluation.stats import compare, unpaired_bootstrap_ci, wilson_ci
-from ..runner import ArmConfig, ArmFn, ArmOutcome, RunAborted, run_experiment
-from ..utils import figures, fmt
-from ..utils.jsonio import to_json, write_json
-from .export import to_task
-from .generator import generate, make_splits
-from .programs import FAMILIES, CurriculumTask, format_state
-from .schedules import schedule_streams
+from hrm_agents.backends import make_backend
+from hrm_agents.backends.base import Backend
+from hrm_agents.curriculum import FAMILIES, CurriculumTask, to_task
+from hrm_agents.curriculum.exemplars import (HELDOUT_KS, SCHEDULES, TRAIN_KS, exemplar_pool, select_exemplars,
+                                             test_tasks, worked_solution)
+from hrm_agents.evaluation.generalisation import arm_summary, paired_outcomes
+from hrm_agents.evaluation.io import load_run
+from hrm_agents.evaluation.records import AttemptRecord
+from hrm_agents.evaluation.stats import compare
+from hrm_agents.graphs.arms import few_shot_arm, single_call_arm
+from hrm_agents.graphs.math import MATH_ARMS
+from hrm_agents.hrm.report import read_training_curve
+from hrm_agents.runner import ArmFn, RunAborted, run_experiment
+from hrm_agents.utils import figures, fmt
+from hrm_agents.utils.jsonio import to_json, write_json
 
 EXPERIMENT = "exp3_curriculum"
-TRAIN_KS: tuple[int, ...] = (2, 3, 4)
-HELDOUT_KS: tuple[int, ...] = (5, 6)
-SCHEDULES: tuple[str, ...] = ("curriculum", "mixed")
 LLM_ARMS: tuple[str, ...] = ("flat", "flat_tool", "hier")
 SUMMARY_FILE = "e3_summary.json"
 
 
-# -- tasks and exemplars ---------------------------------------------------------------------------
-
-def test_tasks(seed: int, n_per_k: int, families: Sequence[str] = FAMILIES,
-               ks: Sequence[int] = TRAIN_KS + HELDOUT_KS) -> list[CurriculumTask]:
-    """``n_per_k`` test tasks per family and k: ``test_id`` for k in :data:`TRAIN_KS`, ``heldout``
-    otherwise (ordered by k, then family)."""
-    ks = sorted(set(ks))
-    splits = make_splits(seed, n_train_per_k=0, n_test_per_k=n_per_k, families=families,
-                         train_ks=[k for k in ks if k in TRAIN_KS], heldout_ks=[k for k in ks if k not in TRAIN_KS])
-    return sorted(splits["test_id"] + splits["heldout"], key=lambda t: (t.k, FAMILIES.index(t.family)))
-
-
-def exemplar_pool(seed: int, n_per_k: int, families: Sequence[str], exclude: Iterable[str]) -> list[CurriculumTask]:
-    """``n_per_k`` exemplar candidates per family and k in :data:`TRAIN_KS`, none of whose canonical
-    forms is in ``exclude`` (pass the test tasks' canonical forms)."""
-    exclude = set(exclude)
-    return [t for f in families for k in TRAIN_KS
-            for t in generate(f, k, n_per_k, seed=f"e3-exemplars-{seed}", exclude=exclude)]
-
-
-def select_exemplars(pool: Sequence[CurriculumTask], budget: int, schedule: str,
-                     seed: int = 0) -> dict[str, list[CurriculumTask]]:
-    """Per family in ``pool``: ``budget`` exemplars in ``schedule`` order (see the module docstring).
-
-    Equal counts per k (earlier k get the remainder); a budget above the pool repeats exemplars.
-    """
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; use one of {SCHEDULES}")
-    if budget < 0:
-        raise ValueError(f"budget must be >= 0, got {budget}")
-    out = {}
-    for family in dict.fromkeys(t.family for t in pool):
-        sub = [t for t in pool if t.family == family]
-        order = schedule_streams([t.k for t in sub], budget, stages=TRAIN_KS, seed=seed)[schedule]
-        out[family] = [sub[i] for i in order]
-    return out
-
-
-def worked_solution(t: CurriculumTask) -> str:
-    """Question, one ``Step i: <state> <op> = <result>`` line per step, then ``Answer: N``."""
-    head, *ops = t.canonical.split(" ")
-    before = [head] + [format_state(s) for s in t.steps[:-1]]
-    lines = [f"Step {i}: {b} {op} = {format_state(s)}" for i, (b, op, s) in enumerate(zip(before, ops, t.steps), 1)]
-    return "\n".join([f"Problem: {t.question}", *lines, f"Answer: {t.answer}"])
-
-
 # -- arms ------------------------------------------------------------------------------------------
-
-def few_shot_arm(base: Callable[..., ArmOutcome], exemplars: Mapping[str, Sequence[CurriculumTask]]) -> ArmFn:
-    """``base`` (an E2 math arm) given the worked solutions of the task family's exemplars as
-    ``examples=`` (none for a family not in ``exemplars``); the exemplar ids go to
-    ``meta["exemplars"]`` of the attempt's record."""
-    shown = {f: ([worked_solution(t) for t in ex], [t.id for t in ex]) for f, ex in exemplars.items()}
-
-    def arm(task: Any, backend: Backend, cfg: ArmConfig) -> ArmOutcome:
-        examples, ids = shown.get(task.family, ([], []))
-        outcome = base(task, backend, cfg, examples=examples)
-        outcome.meta["exemplars"] = ids
-        return outcome
-
-    return arm
-
-
-def single_call_arm(model: Backend) -> ArmFn:
-    """One call to ``model`` (e.g. an HRMBackend) with the question; the answer is the completion text.
-    The run's backend is not used."""
-
-    def arm(task: Any, backend: Backend, cfg: ArmConfig) -> ArmOutcome:
-        c = model.complete([Message(role="user", content=task.prompt)],
-                           GenParams(temperature=cfg.temperature, max_tokens=cfg.max_tokens, seed=cfg.seed))
-        return ArmOutcome(final=c.text or None, iterations=1, model_calls=1, prompt_tokens=c.prompt_tokens,
-                          completion_tokens=c.completion_tokens, call_latencies_s=[c.latency_s],
-                          trace={"completion": c.model_dump()})
-
-    return arm
-
 
 @dataclass
 class ArmSpec:
@@ -156,7 +74,8 @@ def llm_arms(bases: Mapping[str, ArmFn], schedules: Sequence[str], budgets: Sequ
             chosen = select_exemplars(pool, budget, schedule, seed) if schedule else {}
             for base, fn in bases.items():
                 spec = ArmSpec(base, schedule, budget, {f: [t.id for t in ex] for f, ex in chosen.items()})
-                arms[spec.name] = few_shot_arm(fn, chosen) if chosen else fn
+                shown = {f: [(t.id, worked_solution(t)) for t in ex] for f, ex in chosen.items()}
+                arms[spec.name] = few_shot_arm(fn, shown) if chosen else fn
                 specs.append(spec)
     return arms, specs
 
@@ -207,8 +126,6 @@ class E3Settings:
 
     def check(self) -> None:
         """ValueError (one line) on settings that cannot run."""
-        from ..graphs.math import MATH_ARMS
-
         bad = [b for b in self.bases if b not in MATH_ARMS]
         if bad or [s for s in [*self.schedules, *self.hrm] if s not in SCHEDULES]:
             raise ValueError(f"unknown arms/schedules: arms must be in {list(MATH_ARMS)}, schedules in {SCHEDULES}")
@@ -231,9 +148,6 @@ def run_e3(settings: E3Settings, backend: Backend | None, **runner: Any) -> Path
     arguments (samples, seed, max_tokens, out_root, resume, extra_config, ...). The summary is also
     written when the run stops early (:class:`~hrm_agents.runner.RunAborted` is re-raised).
     """
-    from ..backends import make_backend
-    from ..graphs.math import MATH_ARMS
-
     settings.check()
     tests = test_tasks(settings.seed, settings.n_per_k, settings.families, settings.ks)
     if settings.task_ids is not None:
@@ -287,97 +201,10 @@ def _summary_or_warning(run_dir: Path) -> None:
 
 # -- summary ---------------------------------------------------------------------------------------
 
-def _acc(passed: Sequence[bool]) -> dict[str, Any]:
-    n, c = len(passed), int(sum(passed))
-    return {"n": n, "passed": c, "accuracy": c / n if n else None, "ci95": list(wilson_ci(c, n))}
-
-
-def _task_rates(records: Iterable[AttemptRecord]) -> dict[str, tuple[int, float]]:
-    """task id -> (k, mean pass rate over the task's attempts)."""
-    by_task: dict[str, list[bool]] = defaultdict(list)
-    ks = {}
-    for r in records:
-        by_task[r.task_id].append(r.passed)
-        ks[r.task_id] = int(r.meta["k"])
-    return {t: (ks[t], float(np.mean(v))) for t, v in by_task.items()}
-
-
-def generalisation_gap(ood: Sequence[float], in_dist: Sequence[float], *, n_resamples: int = 10_000,
-                       seed: int = 0) -> dict[str, Any]:
-    """mean(ood) - mean(in_dist) of per-task pass rates with a percentile bootstrap 95% CI that
-    resamples the tasks of each group independently (NaN CI with fewer than 2 tasks in a group)."""
-    a, b = np.asarray(ood, float), np.asarray(in_dist, float)
-    if not len(a) or not len(b):
-        return {"delta": None, "ci95": [None, None], "n_ood_tasks": len(a), "n_id_tasks": len(b)}
-    ci = unpaired_bootstrap_ci(a, b, n_resamples=n_resamples, seed=seed)
-    return {"delta": float(a.mean() - b.mean()), "ci95": list(ci), "n_ood_tasks": len(a), "n_id_tasks": len(b)}
-
-
-def arm_summary(records: Sequence[AttemptRecord], *, id_ks: Sequence[int] = TRAIN_KS,
-                n_resamples: int = 10_000, seed: int = 0) -> dict[str, Any]:
-    """Accuracy overall, per k, in-distribution (k in ``id_ks``) and out of it, each with a Wilson
-    95% CI over attempts, and the generalisation gap (out minus in) over tasks."""
-    by_k: dict[int, list[bool]] = defaultdict(list)
-    for r in records:
-        by_k[int(r.meta["k"])].append(r.passed)
-    rates = _task_rates(records).values()
-    return {
-        **_acc([r.passed for r in records]),
-        "errors": sum(r.error is not None for r in records),
-        "by_k": {str(k): _acc(v) for k, v in sorted(by_k.items())},
-        "id": _acc([p for k, v in by_k.items() if k in id_ks for p in v]),
-        "ood": _acc([p for k, v in by_k.items() if k not in id_ks for p in v]),
-        "gap": generalisation_gap([x for k, x in rates if k not in id_ks], [x for k, x in rates if k in id_ks],
-                                  n_resamples=n_resamples, seed=seed),
-    }
-
-
-def read_training_curve(metrics_path: str | Path) -> dict[str, Any]:
-    """Accuracy vs training examples seen, from an HRM trainer's ``metrics.jsonl``.
-
-    One point per ``eval`` event: ``examples_seen`` (rows loaded into the batch up to that step, the
-    sum of ``samples_loaded`` over the ``train`` windows logged so far; a resumed run's re-logged
-    steps replace the old ones), and per evaluation split the exact accuracy per k and pooled.
-    """
-    loaded: dict[int, int] = {}
-    evals: dict[int, dict[str, Any]] = {}
-    schedule, final = None, None
-    with open(metrics_path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill
-            kind = event.get("event")
-            if kind == "start":
-                schedule = (event.get("config") or {}).get("schedule")
-            elif kind == "train":
-                loaded[event["step"]] = int(event.get("samples_loaded", 0))
-            elif kind == "eval":
-                evals[event["step"]] = event
-            elif kind == "final":
-                final = event
-    points = []
-    for step, event in sorted(evals.items()):
-        point: dict[str, Any] = {"step": step, "examples_seen": sum(n for s, n in loaded.items() if s <= step)}
-        for split, per_k in event.items():
-            if isinstance(per_k, dict) and per_k:
-                n = sum(v["n"] for v in per_k.values())
-                point[split] = {"exact": sum(v["exact"] * v["n"] for v in per_k.values()) / n if n else None,
-                                "by_k": {str(k): v["exact"] for k, v in per_k.items()}}
-        points.append(point)
-    out: dict[str, Any] = {"metrics": str(metrics_path), "schedule": schedule, "points": points}
-    if final and final.get("results"):
-        res = final["results"][0]
-        out["final"] = {split: {str(k): v["exact"] for k, v in res[split].items()}
-                        for split in ("test_id", "heldout") if isinstance(res.get(split), dict)}
-    return out
-
+# -- summary ---------------------------------------------------------------------------------------
 
 def summarize(run_dir: str | Path, *, n_resamples: int = 10_000, seed: int = 0) -> dict[str, Any]:
     """The content of ``e3_summary.json`` for a finished (or partial) E3 run."""
-    from ..evaluation.io import load_run
-
     run = load_run(run_dir)
     e3 = run.config.get("e3")
     if not e3:
@@ -387,7 +214,7 @@ def summarize(run_dir: str | Path, *, n_resamples: int = 10_000, seed: int = 0) 
     for r in run.records:
         if isinstance(r.meta.get("k"), int):
             by_arm[r.arm].append(r)
-    arms = {name: {**asdict(spec), **arm_summary(by_arm[name], n_resamples=n_resamples, seed=seed)}
+    arms = {name: {**asdict(spec), **arm_summary(by_arm[name], id_ks=TRAIN_KS, n_resamples=n_resamples, seed=seed)}
             for name, spec in specs.items() if by_arm[name]}
 
     budget_curves: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
@@ -404,7 +231,7 @@ def summarize(run_dir: str | Path, *, n_resamples: int = 10_000, seed: int = 0) 
     for s in llm:
         other = ArmSpec(s.base, "mixed", s.budget).name
         if s.schedule == "curriculum" and other in arms:
-            c = compare(s.name, _outcomes(by_arm[s.name]), other, _outcomes(by_arm[other]),
+            c = compare(s.name, paired_outcomes(by_arm[s.name]), other, paired_outcomes(by_arm[other]),
                         n_resamples=n_resamples, seed=seed)
             effects[f"{s.base}/{s.budget}"] = {"curriculum": c.treatment_pass1, "mixed": c.baseline_pass1,
                                                "delta": c.delta, "ci95": list(c.ci95), "p_value": c.p_value,
@@ -416,14 +243,6 @@ def summarize(run_dir: str | Path, *, n_resamples: int = 10_000, seed: int = 0) 
                     "settings": e3.get("settings"), "warnings": [*e3.get("warnings", []), *run.warnings],
                     "arms": arms, "accuracy_vs_budget": budget_curves, "schedule_effect": effects,
                     "hrm_training": training})
-
-
-def _outcomes(records: Iterable[AttemptRecord]) -> dict[str, dict[Any, bool]]:
-    """task id -> (seed, sample) -> passed, the pairing of :func:`~hrm_agents.evaluation.stats.compare`."""
-    out: dict[str, dict[Any, bool]] = defaultdict(dict)
-    for r in records:
-        out[r.task_id][(r.seed, r.sample)] = r.passed
-    return out
 
 
 def summary_markdown(summary: Mapping[str, Any]) -> str:
@@ -497,62 +316,3 @@ def write_summary(run_dir: str | Path, **kwargs: Any) -> dict[str, Any]:
     (out / "e3_summary.md").write_text(summary_markdown(summary), encoding="utf-8")
     plot_summary(summary, out)
     return summary
-
-
-# -- CLI -------------------------------------------------------------------------------------------
-
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def _pairs(text: str) -> dict[str, str]:
-    out = {}
-    for item in filter(None, (x.strip() for x in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value:
-            raise argparse.ArgumentTypeError(f"expected SCHEDULE=PATH[,SCHEDULE=PATH], got {text!r}")
-        out[key] = value
-    return out
-
-
-def main(argv: Sequence[str] | None = None, *, description: str | None = None) -> int:
-    """The E3 CLI (``experiments/exp3_curriculum/run.py``); returns the exit code."""
-    from ..cli_common import backend_from_args, build_parser, parse_args, run_and_report, runner_kwargs
-
-    choices = [*LLM_ARMS, "hrm"]
-    parser = build_parser(description, arms=choices, default_arms="flat", suite=False)  # E3 generates its tasks
-    parser.add_argument("--n_per_k", type=int, default=10, help="test tasks per family and k (default: 10)")
-    parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated (default: %(default)s)")
-    parser.add_argument("--ks", type=_ints, default=[*TRAIN_KS, *HELDOUT_KS],
-                        help="step counts to test; 2-4 from test_id, others held out (default: 2,3,4,5,6)")
-    parser.add_argument("--schedules", default=",".join(SCHEDULES), help="exemplar orders (default: %(default)s)")
-    parser.add_argument("--budgets", type=_ints, default=[0, 2, 4, 8],
-                        help="exemplars per prompt, one arm each (default: 0,2,4,8)")
-    parser.add_argument("--hrm_checkpoints", type=_pairs, default={}, metavar="SCHEDULE=PATH,...",
-                        help="HRM training folders (or checkpoints) per schedule, e.g. "
-                             "curriculum=runs/hrm-cur,mixed=runs/hrm-mix; adds arms hrm@<schedule>")
-    args = parse_args(parser, argv, dict.fromkeys(choices))
-    if "hrm" in args.arms and not args.hrm_checkpoints:
-        parser.error("--arms hrm needs --hrm_checkpoints")
-    settings = E3Settings(seed=args.seed, n_per_k=args.n_per_k, families=[f for f in args.families.split(",") if f],
-                          ks=args.ks, bases=[a for a in args.arms if a != "hrm"],
-                          schedules=[s for s in args.schedules.split(",") if s], budgets=args.budgets,
-                          hrm=args.hrm_checkpoints, task_ids=args.task_ids, limit=args.limit)
-    try:
-        settings.check()
-    except ValueError as e:
-        parser.error(str(e))
-
-    def run() -> Path:
-        backend = backend_from_args(args) if settings.bases else None
-        try:
-            return run_e3(settings, backend, extra_config={"args": vars(args)}, **runner_kwargs(args))
-        finally:
-            if backend is not None:
-                backend.close()
-
-    return run_and_report(run, errors=(BackendError, ValueError, OSError),
-                          after=lambda run_dir: print((run_dir / "e3_summary.md").read_text()))
