@@ -69,7 +69,9 @@ def build_parser(description: str | None, *, arms: Sequence[str], default_arms: 
                         "GGUF path / checkpoint (default: the backend's)")
     p.add_argument("--n_threads", type=int, default=None,
                    help="llamacpp CPU threads (default: one per physical core)")
-    p.add_argument("--base_url", default=None, help="server URL for ollama/openai (default: their env var or localhost)")
+    p.add_argument("--base_url", default=None,
+                   help="server URL for ollama/openai; several, comma-separated, make a pool with failover "
+                        "(default: their env var or localhost)")
     p.add_argument("--arms", type=_csv, default=_csv(default_arms),
                    help=f"comma-separated arms out of {', '.join(arms)} (default: {default_arms})")
     p.add_argument("--samples", type=int, default=1, help="attempts per task and arm, for pass@k (default: 1)")

@@ -6,6 +6,7 @@ import importlib
 from typing import Any
 
 from .base import Backend, BackendError
+from .pool import build_pool, pool_urls
 from .wrappers import wrap_backend
 
 # name -> (module, class). Modules are imported lazily so that optional extras
@@ -27,7 +28,8 @@ def make_backend(name: str | None = None, model: str | None = None, **opts: Any)
     ``model`` is the model id (ollama/openai), a GGUF path (llamacpp) or a checkpoint path (hrm);
     ``None`` picks each backend's default. ``cache`` (an SQLite path) and ``log_path`` (a JSONL
     path) wrap the backend with the response cache and the call log; other ``opts`` go to the
-    backend's constructor.
+    backend's constructor. Several comma-separated server URLs (ollama/openai, given as ``host``
+    / ``base_url`` or through their variable) build a :class:`~hrm_agents.backends.pool.ServerPool`.
     Raises :class:`BackendError` with one line for an unknown name.
     """
     name = name or DEFAULT_BACKEND
@@ -38,4 +40,10 @@ def make_backend(name: str | None = None, model: str | None = None, **opts: Any)
     if model is not None:
         opts["model"] = model
     cache, log_path = opts.pop("cache", None), opts.pop("log_path", None)
-    return wrap_backend(backend_cls(**opts), cache=cache, log_path=log_path)
+    urls = pool_urls(backend_cls, opts)
+    if len(urls) > 1:
+        opts.pop(backend_cls.url_option, None)
+        backend = build_pool(backend_cls, urls, **opts)
+    else:
+        backend = backend_cls(**opts)
+    return wrap_backend(backend, cache=cache, log_path=log_path)

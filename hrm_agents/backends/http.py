@@ -2,22 +2,27 @@
 
 A backend classifies each exception its client raises as *unreachable* (connection refused,
 timeout, dropped connection), *server error* (HTTP 5xx) or neither. The first two are retried;
-when retries run out they become :class:`BackendUnreachable` / :class:`BackendError` whose
+when retries run out they become :class:`BackendUnreachable` / :class:`ServerFailed` whose
 message is one line naming the server URL, so a CLI can print it without a stack trace.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass
 from time import sleep
-from typing import Callable, NamedTuple, TypeVar
+from typing import Callable, NamedTuple, Sequence, TypeVar
 
 import httpx
 
 from .base import BackendError, BackendUnreachable
 
 T = TypeVar("T")
+
+
+class ServerFailed(BackendError):
+    """The server answered, but kept failing with HTTP 5xx (retryable on another server)."""
 
 
 class Transient(NamedTuple):
@@ -42,6 +47,29 @@ def connection_reason(exc: BaseException) -> str:
             return "unknown host"
         seen = seen.__cause__ or seen.__context__
     return (str(exc).splitlines() or [""])[0] or type(exc).__name__
+
+
+def split_urls(text: str | None) -> list[str]:
+    """The URLs of a comma-separated list (``--base_url`` and the URL variables accept several)."""
+    return [u.strip() for u in (text or "").split(",") if u.strip()]
+
+
+def env_url(env: Sequence[str]) -> str | None:
+    """The value of the first set variable of ``env`` (None if none is set)."""
+    return next((os.environ[v] for v in env if os.environ.get(v)), None)
+
+
+def configured_url(given: str | None, env: Sequence[str], default: str) -> str:
+    """One server URL: ``given``, else the first set variable of ``env``, else ``default``.
+
+    Several comma-separated URLs are a server pool, built by ``make_backend``
+    (:class:`~hrm_agents.backends.pool.ServerPool`); a single backend refuses them in one line.
+    """
+    text = given or env_url(env) or default
+    if len(split_urls(text)) > 1:
+        raise BackendError(f"several server URLs ({text}) make a pool: build the backend with "
+                           f"make_backend() or the --base_url flag")
+    return text.strip()
 
 
 @dataclass(frozen=True)
@@ -84,5 +112,5 @@ class Endpoint:
             return BackendUnreachable(
                 f"cannot reach {self.server} at {self.url} ({failure.why}, {attempts} attempts)"
                 f" — is the server running? set {self.env}")
-        return BackendError(f"{self.server} at {self.url} kept failing ({failure.why}) "
+        return ServerFailed(f"{self.server} at {self.url} kept failing ({failure.why}) "
                             f"after {attempts} attempts")

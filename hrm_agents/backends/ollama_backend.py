@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import httpx
 import ollama
 
 from .base import BackendError, GenParams, Message
-from .http import Endpoint, Transient, connection_reason
+from .http import Endpoint, Transient, configured_url, connection_reason
 from .llm import ChatBackend, Choice
 
 DEFAULT_OLLAMA_URL = "http://localhost:11434"
@@ -33,7 +32,9 @@ class OllamaBackend(ChatBackend):
 
     Args:
         model: Ollama model tag.
-        host: server URL (default: ``$OLLAMA_BASE_URL`` or ``http://localhost:11434``).
+        host: server URL (default: ``$OLLAMA_BASE_URL`` or ``http://localhost:11434``); several
+            comma-separated URLs are a server pool, which :func:`~hrm_agents.backends.make_backend`
+            builds.
         timeout: seconds per request.
         retries, retry_base_delay: backoff on connection errors, timeouts and HTTP 5xx.
 
@@ -43,11 +44,12 @@ class OllamaBackend(ChatBackend):
     """
 
     name = "ollama"
+    url_option, url_env = "host", ("OLLAMA_BASE_URL",)
 
     def __init__(self, model: str = DEFAULT_OLLAMA_MODEL, host: str | None = None,
                  timeout: float = 300.0, retries: int = 3, retry_base_delay: float = 0.5):
         super().__init__(model)
-        self.host = host or os.environ.get("OLLAMA_BASE_URL") or DEFAULT_OLLAMA_URL
+        self.host = configured_url(host, self.url_env, DEFAULT_OLLAMA_URL)
         self.endpoint = Endpoint("Ollama", self.host, "OLLAMA_BASE_URL", retries, retry_base_delay)
         self.client = ollama.Client(host=self.host, timeout=timeout)
 

@@ -11,7 +11,7 @@ import httpx
 import openai
 
 from .base import BackendError, GenParams, Message
-from .http import Endpoint, Transient, connection_reason
+from .http import Endpoint, Transient, configured_url, connection_reason
 from .llm import ChatBackend, Choice
 
 DEFAULT_OPENAI_URL = "http://localhost:8000/v1"
@@ -33,7 +33,8 @@ class OpenAIBackend(ChatBackend):
     Args:
         model: model id (default: ``$OPENAI_MODEL``, else the first model the server lists).
         base_url: API base (default: ``$OPENAI_API_BASE``, ``$OPENAI_BASE_URL`` or
-            ``http://localhost:8000/v1``).
+            ``http://localhost:8000/v1``); several comma-separated URLs are a server pool, which
+            :func:`~hrm_agents.backends.make_backend` builds.
         api_key: default ``$OPENAI_API_KEY`` or ``"sk-no-key"``.
         timeout: seconds per request.
         retries, retry_base_delay: backoff on connection errors, timeouts and HTTP 5xx (the
@@ -53,13 +54,13 @@ class OpenAIBackend(ChatBackend):
     """
 
     name = "openai"
+    url_option, url_env = "base_url", ("OPENAI_API_BASE", "OPENAI_BASE_URL")
 
     def __init__(self, model: str | None = None, base_url: str | None = None,
                  api_key: str | None = None, timeout: float = 300.0, retries: int = 3,
                  retry_base_delay: float = 0.5, stream: bool | None = None,
                  extra_body: dict[str, Any] | None = None):
-        self.base_url = (base_url or os.environ.get("OPENAI_API_BASE")
-                         or os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_URL)
+        self.base_url = configured_url(base_url, self.url_env, DEFAULT_OPENAI_URL)
         self.endpoint = Endpoint("OpenAI-compatible server", self.base_url, "OPENAI_API_BASE",
                                  retries, retry_base_delay)
         self.client = openai.OpenAI(base_url=self.base_url, timeout=timeout, max_retries=0,
