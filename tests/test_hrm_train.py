@@ -85,7 +85,7 @@ def test_nan_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path, monkeypa
 
     monkeypatch.setattr(train_mod, "act_loss", poisoned)
     with pytest.raises(train_mod.TrainingDiverged, match="step 25"):
-        train_mod.train(cfg, tmp_path, progress=False)
+        train_mod.train(cfg, tmp_path, progress=False, watchdog=train_mod.WatchdogConfig(max_recoveries=0))
     good, _ = load_model(tmp_path / "checkpoint")
     assert all(torch.isfinite(p).all() for p in good.parameters())
     assert torch.load(tmp_path / "checkpoint" / "train_state.pt", weights_only=False)["step"] == 20

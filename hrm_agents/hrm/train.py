@@ -4,9 +4,10 @@ One optimiser step = one ACT segment for every row of the batch (the reference's
 sample halted are refilled from the schedule's sampler, the others carry their state on. Logs
 ``metrics.jsonl`` in ``--out`` (training loss/accuracy per k, halt steps, Q-halt accuracy, grad norm,
 throughput, ``examples_seen`` = rows loaded so far, counted at each train line; periodic evaluation
-per k; curriculum promotions), keeps ``checkpoint/`` (safetensors +
-config.json + optimiser state, replaced atomically), resumes with ``--resume``, and stops on a
-non-finite loss or gradient with the last good checkpoint untouched. At the end it writes the
+per k; curriculum promotions; ``health`` samples), keeps ``checkpoint/`` (safetensors +
+config.json + optimiser state, replaced atomically) and ``heartbeat.json``, resumes with ``--resume``,
+and on a non-finite or exploding loss restores the last good checkpoint with a lower learning rate
+(:mod:`~hrm_agents.hrm.watchdog`), stopping after ``--max-recoveries``. At the end it writes the
 exported model (``export/``, weights in ``export_dtype``) and scores that very file on the full
 test splits (``eval.json``). Runs on CPU, one GPU (bf16 autocast), or several through ``torchrun``
 (DistributedDataParallel; gloo on CPU, NCCL on GPU).
@@ -35,13 +36,10 @@ from .config import (ConfigError, TrainConfig, load_json, model_config_from_dict
 from .data import CurriculumSampler, DataSpec, MixedSampler, load_data, used_width
 from .evaluate import autocast, evaluate, subset, to_tensors
 from .model import HRM, act_loss, load_model, n_params, save_model
+from .watchdog import TrainingDiverged, Watchdog, WatchdogConfig
 
 
 _PROBE = (10, 60)  # steps between which the step time is measured for --time-budget-s
-
-
-class TrainingDiverged(RuntimeError):
-    """Loss or gradient became NaN/inf; the last good checkpoint was kept."""
 
 
 def _lr_factor(cfg: TrainConfig, total: int):
@@ -132,6 +130,24 @@ class _Window:
         return out
 
 
+def _restore(ckpt: Path, model: HRM, opt: torch.optim.Optimizer, sched: Any, device: torch.device) -> dict[str, Any]:
+    """Load the checkpoint's weights, optimiser and scheduler into the live objects; return its train state."""
+    loaded, _ = load_model(ckpt, device)
+    if loaded.config != model.config:
+        raise ConfigError(f"{ckpt} holds a different model config")
+    model.load_state_dict(loaded.state_dict())
+    state = torch.load(ckpt / "train_state.pt", map_location=device, weights_only=False)
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    return state
+
+
+def _position(state: dict[str, Any], sampler: Any, d: _Dist) -> tuple[int, int, Any]:
+    """``(step, examples_seen, sampler)`` stored in a train state (the sampler only if the world size matches)."""
+    return state["step"], state.get("examples_seen", 0), \
+        state["samplers"][d.rank] if len(state["samplers"]) == d.world else sampler
+
+
 def _save_checkpoint(out: Path, model: HRM, opt: torch.optim.Optimizer, sched: Any, step: int,
                      samplers: list[Any], meta: dict[str, Any], examples_seen: int) -> None:
     """Write ``checkpoint.tmp`` fully, then swap it in for ``checkpoint`` (a crash keeps the old one)."""
@@ -164,7 +180,7 @@ class _Log:
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True,
           device: str | None = None, time_budget_s: float | None = None, echo: bool = False,
-          data_cache: str | Path | None = None) -> dict[str, Any]:
+          data_cache: str | Path | None = None, watchdog: WatchdogConfig = WatchdogConfig()) -> dict[str, Any]:
     """Run training per ``cfg`` into ``out_dir``; returns the final evaluation (rank 0) or ``{}``.
 
     ``data_cache``: a folder where the generated data is kept and reused by later runs on the same
@@ -172,19 +188,21 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, progre
 
     ``time_budget_s`` caps the run: the step time over steps 10-60 is measured and ``steps`` lowered to
     what fits (the cosine schedule follows; the chosen number is logged as a ``budget`` event).
-    Raises :class:`TrainingDiverged` on NaN/inf.
+    ``watchdog``: heartbeat, system-health samples and recovery from NaN/inf or exploding loss
+    (:mod:`~hrm_agents.hrm.watchdog`). Raises :class:`TrainingDiverged` when it cannot recover.
     """
     d = _Dist(device)
     out = Path(out_dir)
     try:
         return _train(cfg, out, d, resume=resume, progress=progress and d.main, time_budget_s=time_budget_s,
-                      echo=echo, data_cache=data_cache)
+                      echo=echo, data_cache=data_cache, watchdog_cfg=watchdog)
     finally:
         d.close()
 
 
 def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: bool, time_budget_s: float | None,
-           echo: bool, data_cache: str | Path | None) -> dict[str, Any]:
+           echo: bool, data_cache: str | Path | None,
+           watchdog_cfg: WatchdogConfig = WatchdogConfig()) -> dict[str, Any]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     t_start = time.perf_counter()
@@ -221,17 +239,8 @@ def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: boo
     step = examples_seen = 0  # examples_seen: rows loaded into the batch so far, summed over ranks
     ckpt = out / "checkpoint"
     if resume and (ckpt / "train_state.pt").exists():
-        loaded, _ = load_model(ckpt, d.device)
-        if loaded.config != model_cfg:
-            raise ConfigError(f"--resume: {ckpt} holds a different model config")
-        model.load_state_dict(loaded.state_dict())
-        state = torch.load(ckpt / "train_state.pt", map_location=d.device, weights_only=False)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        step = state["step"]
-        examples_seen = state.get("examples_seen", 0)
-        if len(state["samplers"]) == d.world:
-            sampler = state["samplers"][d.rank]
+        state = _restore(ckpt, model, opt, sched, d.device)
+        step, examples_seen, sampler = _position(state, sampler, d)
         torch.set_rng_state(state["torch_rng"])
         log("resume", step=step)
     else:
@@ -241,6 +250,8 @@ def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: boo
             model_config=to_dict(model_cfg))
 
     model.train()
+    watchdog = Watchdog(out, log, d.device, watchdog_cfg, main=d.main)
+    watchdog.tick(step, sched)
     batch_size = cfg.batch_size
     carry = None
     max_k = max(cfg.train_ks + cfg.heldout_ks)
@@ -265,11 +276,14 @@ def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: boo
                                        step_labels=carry.data["step_labels"], step_weight=cfg.step_weight)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            finite = d.sum((torch.isfinite(loss) & torch.isfinite(grad_norm)).float().reshape(1))
-            if finite.item() < d.world:
-                log("nan", step=step, loss=loss.item(), grad_norm=grad_norm.item())
-                raise TrainingDiverged(f"non-finite loss or gradient at step {step}; "
-                                       f"last good checkpoint kept at {ckpt if ckpt.exists() else '(none yet)'}")
+            why = watchdog.problem(loss, grad_norm, d.sum)
+            if why:  # restore the last good checkpoint with a lower lr, or stop (TrainingDiverged)
+                log("nan", step=step, loss=loss.item(), grad_norm=grad_norm.item(), reason=why)
+                step, examples_seen, sampler = _position(watchdog.recover(
+                    why, step, ckpt, lambda: _restore(ckpt, model, opt, sched, d.device), opt, sched), sampler, d)
+                carry, window = None, _Window(max_k, d.device)
+                bar.update(task, completed=step)
+                continue
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
@@ -308,7 +322,9 @@ def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: boo
                     _save_checkpoint(out, model, opt, sched, step, samplers, meta, examples_seen)
                 d.barrier()
             bar.update(task, completed=step)
+            watchdog.tick(step, sched)
 
+    watchdog.beat(step, "finished")
     train_s = time.perf_counter() - t_start
     if not d.main:
         return {}
@@ -339,6 +355,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     p.add_argument("--echo", action="store_true", help="also print every metrics line")
+    w = WatchdogConfig()
+    p.add_argument("--heartbeat-s", type=float, default=w.heartbeat_s, help="heartbeat.json every N s (default: %(default)s)")
+    p.add_argument("--health-every-s", type=float, default=w.health_every_s,
+                   help="CPU/RAM/GPU sample into metrics.jsonl every N s (default: %(default)s)")
+    p.add_argument("--max-recoveries", type=int, default=w.max_recoveries,
+                   help="restores of the last good checkpoint on NaN/inf or loss > --max-loss (default: %(default)s)")
+    p.add_argument("--lr-factor", type=float, default=w.lr_factor, help="lr multiplier per recovery (default: %(default)s)")
+    p.add_argument("--max-loss", type=float, default=w.max_loss, help="a loss above this is a divergence (default: %(default)g)")
     args = p.parse_args(argv)
     try:
         raw = load_json(args.config) if args.config else {}
@@ -348,7 +372,9 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
         progress = not args.no_progress and sys.stderr.isatty()
         train(cfg, args.out, resume=args.resume, progress=progress, device=args.device,
-              time_budget_s=args.time_budget_s, echo=args.echo)
+              time_budget_s=args.time_budget_s, echo=args.echo,
+              watchdog=WatchdogConfig(args.heartbeat_s, args.health_every_s, args.max_loss, args.lr_factor,
+                                      args.max_recoveries))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
