@@ -23,7 +23,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -180,8 +180,13 @@ class _Log:
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True,
           device: str | None = None, time_budget_s: float | None = None, echo: bool = False,
-          data_cache: str | Path | None = None, watchdog: WatchdogConfig = WatchdogConfig()) -> dict[str, Any]:
+          data_cache: str | Path | None = None, data: tuple[dict, dict] | None = None,
+          vocab: Sequence[str] = VOCAB, watchdog: WatchdogConfig = WatchdogConfig()) -> dict[str, Any]:
     """Run training per ``cfg`` into ``out_dir``; returns the final evaluation (rank 0) or ``{}``.
+
+    ``data``: ``(pool, {split: arrays})`` of int arrays (``inputs``, ``labels``, ``k`` and optional
+    ``puzzle_ids`` / ``step_labels``) to train on instead of the curriculum data of ``cfg`` (used
+    at full width; e.g. ARC grids, :mod:`hrm_agents.arc`); ``vocab`` is then recorded in the meta.
 
     ``data_cache``: a folder where the generated data is kept and reused by later runs on the same
     data settings (see :func:`~hrm_agents.hrm.data.load_data`).
@@ -195,14 +200,14 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, progre
     out = Path(out_dir)
     try:
         return _train(cfg, out, d, resume=resume, progress=progress and d.main, time_budget_s=time_budget_s,
-                      echo=echo, data_cache=data_cache, watchdog_cfg=watchdog)
+                      echo=echo, data_cache=data_cache, data=data, vocab=vocab, watchdog_cfg=watchdog)
     finally:
         d.close()
 
 
 def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: bool, time_budget_s: float | None,
-           echo: bool, data_cache: str | Path | None,
-           watchdog_cfg: WatchdogConfig = WatchdogConfig()) -> dict[str, Any]:
+           echo: bool, data_cache: str | Path | None, data: tuple[dict, dict] | None = None,
+           vocab: Sequence[str] = VOCAB, watchdog_cfg: WatchdogConfig = WatchdogConfig()) -> dict[str, Any]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     t_start = time.perf_counter()
@@ -214,8 +219,8 @@ def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: boo
     spec = DataSpec(tuple(cfg.families), cfg.data_seed, tuple(cfg.train_ks), tuple(cfg.heldout_ks),
                     cfg.n_train_per_k, cfg.n_test_per_k)
     t0 = time.perf_counter()
-    pool_np, evals_np = load_data(spec, workers=cfg.data_workers, cache_dir=data_cache)
-    width = used_width(pool_np["inputs"])
+    pool_np, evals_np = data or load_data(spec, workers=cfg.data_workers, cache_dir=data_cache)
+    width = used_width(pool_np["inputs"]) if data is None else pool_np["inputs"].shape[1]
     pool = to_tensors({k: v[:, :width] if v.ndim == 2 else v for k, v in pool_np.items()}, d.device)
     n_pool = len(pool_np["k"])
     evals = {name: to_tensors(arrays, d.device) for name, arrays in evals_np.items()}
@@ -233,7 +238,7 @@ def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: boo
     ks = pool_np["k"].astype(np.int64)
     sampler = CurriculumSampler(ks, cfg.train_ks, cfg.promote_at, cfg.seed * 1000 + d.rank, cfg.max_per_stage) \
         if cfg.schedule == "curriculum" else MixedSampler(ks, cfg.train_ks, cfg.seed * 1000 + d.rank)
-    meta = {"train_config": to_dict(cfg), "vocab": list(VOCAB), "train_width": width,
+    meta = {"train_config": to_dict(cfg), "vocab": list(vocab), "train_width": width,
             "n_params": n_params(model)}
 
     step = examples_seen = 0  # examples_seen: rows loaded into the batch so far, summed over ranks
@@ -273,7 +278,7 @@ def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: boo
             with autocast(d.device):
                 carry, outputs = ddp(carry, batch)
                 loss, stats = act_loss(outputs, carry.data["labels"], loss_type=model_cfg.loss,
-                                       step_labels=carry.data["step_labels"], step_weight=cfg.step_weight)
+                                       step_labels=carry.data.get("step_labels"), step_weight=cfg.step_weight)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             why = watchdog.problem(loss, grad_norm, d.sum)
