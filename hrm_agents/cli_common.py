@@ -16,15 +16,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping, NoReturn, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from rich.console import Console
 from rich.markdown import Markdown
 
 from .backends import Backend, BackendError, make_backend
 from .backends.wrappers import wrap_backend
-from .runner import ArmFn, RunAborted, run_experiment
+from .runner import ArmFn, RunAborted, RunSettings, run_experiment
+from .runner.settings import DEFAULTS
 from .tasks import SuiteError, load_suite
+from .utils.flags import FlagParser
 
 # --base_url goes to this constructor argument of each server backend.
 _URL_OPTION = {"ollama": "host", "openai": "base_url"}
@@ -44,18 +46,11 @@ def _option(text: str) -> tuple[str, Any]:
         return key, value
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
 def build_parser(description: str | None, *, arms: Sequence[str], default_arms: str, default_suite: str = "",
                  suite: bool = True) -> argparse.ArgumentParser:
     """The flags every experiment shares; ``suite=False`` leaves out ``--suite`` (for an experiment
     that generates its own tasks, like E3)."""
-    p = _Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = FlagParser(description=description)
     if suite:
         p.add_argument("--suite", default=default_suite,
                        help="suite: a .yaml/.jsonl path or humaneval/mbpp/gsm8k (default: %(default)s)")
@@ -74,18 +69,17 @@ def build_parser(description: str | None, *, arms: Sequence[str], default_arms: 
                         "(default: their env var or localhost)")
     p.add_argument("--arms", type=_csv, default=_csv(default_arms),
                    help=f"comma-separated arms out of {', '.join(arms)} (default: {default_arms})")
-    p.add_argument("--samples", type=int, default=1, help="attempts per task and arm, for pass@k (default: 1)")
-    p.add_argument("--seed", type=int, default=0, help="base seed; sample i uses seed+i (default: 0)")
-    p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default: 0, greedy)")
-    p.add_argument("--max_iters", type=int, default=3, help="most attempts per arm and task (default: 3)")
-    p.add_argument("--max_tokens", type=int, default=512, help="max new tokens per model call (default: 512)")
-    p.add_argument("--concurrency", type=int, default=1, help="attempts in parallel (default: 1)")
+    for flag, kind in (("samples", int), ("seed", int), ("temperature", float), ("max_iters", int),
+                       ("max_tokens", int), ("concurrency", int)):
+        field = RunSettings.model_fields[flag]
+        p.add_argument(f"--{flag}", type=kind, default=field.default,
+                       help=f"{field.description} (default: %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="only the first N tasks")
     p.add_argument("--task_ids", type=_csv, default=None, help="only these comma-separated task ids")
     p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                    help="arm option (repeatable), e.g. planner_tests=required")
     p.add_argument("--name", default=None, help="run name (default: <backend>-<model>)")
-    p.add_argument("--out_root", default="runs", help="output root (default: %(default)s)")
+    p.add_argument("--out_root", default=str(DEFAULTS.out_root), help="output root (default: %(default)s)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="finish an interrupted run; flags not given are taken from its config.json")
     p.add_argument("--cache", default=None, metavar="PATH", help="SQLite response cache (default: off)")
@@ -134,12 +128,13 @@ def backend_from_args(args: argparse.Namespace) -> Backend:
     return wrap_backend(make_backend(args.model_backend, args.model_name, **opts), cache=args.cache)
 
 
-def runner_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The :func:`~hrm_agents.runner.run_experiment` keyword arguments set by the shared flags."""
-    return {"samples": args.samples, "seed": args.seed, "temperature": args.temperature,
-            "max_iters": args.max_iters, "max_tokens": args.max_tokens, "concurrency": args.concurrency,
-            "options": dict(args.option), "out_root": args.out_root, "name": args.name, "resume": args.resume,
-            "progress": not args.no_progress}
+def run_settings(args: argparse.Namespace, **extra_config: Any) -> RunSettings:
+    """The :class:`~hrm_agents.runner.RunSettings` the shared flags set; ``extra_config`` (plus the
+    flags themselves, as ``args``) goes into the run's config.json."""
+    return RunSettings(samples=args.samples, seed=args.seed, temperature=args.temperature, max_iters=args.max_iters,
+                       max_tokens=args.max_tokens, concurrency=args.concurrency, options=dict(args.option),
+                       out_root=args.out_root, name=args.name, resume=args.resume, progress=not args.no_progress,
+                       extra_config={"args": vars(args), **extra_config})
 
 
 def run_and_report(run: Callable[[], Path], *,
@@ -187,8 +182,7 @@ def run_cli(experiment: str, arms: Mapping[str, ArmFn], argv: Sequence[str] | No
         backend = backend_from_args(args)
         try:
             return run_experiment(experiment, suite.tasks, {a: arms[a] for a in args.arms}, backend,
-                                  extra_config={"args": vars(args), "suite": args.suite,
-                                                "suite_skipped": suite.skipped}, **runner_kwargs(args))
+                                  run_settings(args, suite=args.suite, suite_skipped=suite.skipped))
         finally:
             backend.close()
 

@@ -34,7 +34,7 @@ from hrm_agents.evaluation.stats import compare
 from hrm_agents.graphs.arms import few_shot_arm, single_call_arm
 from hrm_agents.graphs.math import MATH_ARMS
 from hrm_agents.hrm.report import read_training_curve
-from hrm_agents.runner import ArmFn, RunAborted, run_experiment
+from hrm_agents.runner import ArmFn, RunAborted, RunSettings, run_experiment
 from hrm_agents.utils import figures, fmt
 from hrm_agents.utils.jsonio import to_json, write_json
 
@@ -141,13 +141,14 @@ class E3Settings:
             raise ValueError(f"unknown or no families {self.families}; choose from {FAMILIES}")
 
 
-def run_e3(settings: E3Settings, backend: Backend | None, **runner: Any) -> Path:
+def run_e3(settings: E3Settings, backend: Backend | None, run: RunSettings | None = None, **overrides: Any) -> Path:
     """Run E3 through :func:`~hrm_agents.runner.run_experiment` and write the summary; return the run dir.
 
-    ``backend`` serves the LLM arms (None when there are none); ``runner`` holds the runner's keyword
-    arguments (samples, seed, max_tokens, out_root, resume, extra_config, ...). The summary is also
-    written when the run stops early (:class:`~hrm_agents.runner.RunAborted` is re-raised).
+    ``backend`` serves the LLM arms (None when there are none); ``run`` (with keyword ``overrides``
+    of its fields) is how the runner runs it. The summary is also written when the run stops early
+    (:class:`~hrm_agents.runner.RunAborted` is re-raised).
     """
+    run = RunSettings.of(run, **overrides)
     settings.check()
     tests = test_tasks(settings.seed, settings.n_per_k, settings.families, settings.ks)
     if settings.task_ids is not None:
@@ -175,11 +176,10 @@ def run_e3(settings: E3Settings, backend: Backend | None, **runner: Any) -> Path
             if warning := hrm_leakage_warning(schedule, getattr(model, "meta", {}), settings.seed, settings.n_per_k):
                 warnings.append(warning)
                 print(f"warning: {warning}", file=sys.stderr)
-        extra = {**runner.pop("extra_config", {}),
-                 "e3": {"settings": asdict(settings), "arms": {s.name: asdict(s) for s in specs}, "warnings": warnings}}
+        e3 = {"settings": asdict(settings), "arms": {s.name: asdict(s) for s in specs}, "warnings": warnings}
         try:
-            run_dir = run_experiment(EXPERIMENT, [to_task(t) for t in tests], arms, backend or hrm_backends[0],
-                                     extra_config=extra, **runner)
+            run_dir = run_experiment(EXPERIMENT, [to_task(t) for t in tests], arms, backend or hrm_backends[0], run,
+                                     extra_config={**run.extra_config, "e3": e3})
         except RunAborted as e:
             if e.run_dir is not None:
                 _summary_or_warning(e.run_dir)

@@ -49,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--families", default=",".join(default.families), help="comma-separated (default: %(default)s)")
     parser.add_argument("--ks", type=_ints, default=default.ks,
                         help=f"step counts to test; {TRAIN_KS} from test_id, others held out (default: {default.ks})")
-    parser.add_argument("--schedules", default=",".join(default.schedules), help="exemplar orders (default: %(default)s)")
+    parser.add_argument("--schedules", default=",".join(default.schedules),
+                        help="exemplar orders (default: %(default)s)")
     parser.add_argument("--budgets", type=_ints, default=default.budgets,
                         help=f"exemplars per prompt, one arm each (default: {default.budgets})")
     parser.add_argument("--hrm_checkpoints", type=_pairs, default={}, metavar="SCHEDULE=PATH,...",
@@ -70,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def run() -> Path:
         backend = cli_common.backend_from_args(args) if settings.bases else None
         try:
-            return run_e3(settings, backend, extra_config={"args": vars(args)}, **cli_common.runner_kwargs(args))
+            return run_e3(settings, backend, cli_common.run_settings(args))
         finally:
             if backend is not None:
                 backend.close()

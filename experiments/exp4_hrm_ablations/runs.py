@@ -37,7 +37,8 @@ def run_status(spec: RunSpec, out_dir: Path) -> str:
     return "done"
 
 
-def run_one(spec: RunSpec, out_dir: str | Path, device: str | None = None, threads: int | None = None) -> dict[str, Any]:
+def run_one(spec: RunSpec, out_dir: str | Path, device: str | None = None,
+            threads: int | None = None) -> dict[str, Any]:
     """Train one run and score its exported model; writes ``result.json`` (or ``error.json``).
 
     Returns a short status dict. Never raises for a failed run (the error is recorded), so one bad
@@ -65,7 +66,8 @@ def run_one(spec: RunSpec, out_dir: str | Path, device: str | None = None, threa
         data = {name: to_tensors(evals[name], dev) for name in ("test_id", "heldout")}
         per_k, calibration = measure_by_k(model, data)
         result = {"run_id": spec.run_id, "arm": spec.arm, "seed": spec.seed, "config": spec.config,
-                  "n_params": n_params(model), "blocks_per_segment": model.config.blocks_per_segment(), "steps": final["steps"],
+                  "n_params": n_params(model), "blocks_per_segment": model.config.blocks_per_segment(),
+                  "steps": final["steps"],
                   "examples_seen": final["examples_seen"], "train_s": final["train_s"],
                   "device": str(dev), "per_k": per_k,
                   "calibration": calibration,

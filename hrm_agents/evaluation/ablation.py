@@ -97,7 +97,8 @@ def aggregate(out_dir: str | Path) -> dict[str, Any]:
                 st["vs_reference"] = _compare(st, ref)
         questions[q] = {"arms": arms, "budget_equal": len(budgets) == 1, "budget": json.loads(min(budgets)),
                         "missing": [a for a in arm_names if a not in arms]}
-    out = to_json({"experiment": plan.get("experiment"), "plan": plan, "runs": runs, "errors": errors, "questions": questions})
+    out = to_json({"experiment": plan.get("experiment"), "plan": plan, "runs": runs, "errors": errors,
+                   "questions": questions})
     write_json(out_dir / "results.json", out)
     return out
 

@@ -56,7 +56,8 @@ def calibration_table(results: Mapping[str, Any], q: str = "calibration") -> Tab
         rel = st["reliability"]
         n = sum(rel["n"])
         rows.append([_label(results, arm), str(len(st["seeds"])), _mci(st["ece"]), fmt.num(st["pooled_ece"]),
-                     fmt.num(sum(rel["conf_sum"]) / n if n else None), fmt.num(sum(rel["correct_sum"]) / n if n else None)])
+                     fmt.num(sum(rel["conf_sum"]) / n if n else None),
+                     fmt.num(sum(rel["correct_sum"]) / n if n else None)])
     return Table("Q-halt head calibration (all test tasks, k = 2..6; 10 equal-width bins)",
                  ["arm", "seeds", "ECE per seed (mean, 95% t)", "ECE pooled", "mean P(correct)", "accuracy"], rows)
 

@@ -216,7 +216,8 @@ def tables(stats: dict[str, Any]) -> list[Table]:
                    ", ".join(f"{k} {v:.0f}" for k, v in (r["peak_rss_mb"] or {}).items()) or "n/a"]
                   for r in stats["runs"]]),
            Table("Accuracy (Wilson 95% CI)", ["arm", "tasks", "attempts", "passed", "accuracy", "95% CI"],
-                 [[a, str(s["n_tasks"]), str(s["n_attempts"]), str(s["n_passed"]), fmt.num(s["accuracy"]), fmt.ci(s["ci95"])]
+                 [[a, str(s["n_tasks"]), str(s["n_attempts"]), str(s["n_passed"]), fmt.num(s["accuracy"]),
+                   fmt.ci(s["ci95"])]
                   for a, s in arms.items()])]
     ks = sorted({k for s in arms.values() for k in s["pass_at_k"]}, key=int)
     if ks:
@@ -228,7 +229,8 @@ def tables(stats: dict[str, Any]) -> list[Table]:
                          ["arm", "tasks (pairs)", "pass@1 arm / base", "Δ", "95% CI", "p boot / McNemar",
                           "ratio tokens / latency", "verdict"],
                          [[c["treatment"], f"{c['n_tasks']} ({c['n_pairs']})",
-                           f"{fmt.num(p[c['treatment']])} / {fmt.num(p[c['baseline']])}", fmt.num(p["delta"]), fmt.ci(p["ci95"]),
+                           f"{fmt.num(p[c['treatment']])} / {fmt.num(p[c['baseline']])}", fmt.num(p["delta"]),
+                           fmt.ci(p["ci95"]),
                            f"{fmt.p_value(p['p_value'])} / {fmt.p_value(p['mcnemar_p'])}",
                            f"{fmt.num(c['token_ratio'], 2)} / {fmt.num(c['latency_ratio'], 2)}", c["verdict"]]
                           for c in stats["comparisons"].values() for p in [c["pass_at_1"]]]))
@@ -250,7 +252,8 @@ def tables(stats: dict[str, Any]) -> list[Table]:
                                 else "n/a" for k in ks_steps)] for a, s in arms.items()]))
     if stats.get("judge_agreement"):
         out.append(Table("LLM judge vs rules (per tag)", ["tag", "attempts", "rules", "judge", "agreement", "kappa"],
-                         [[t, str(g["n"]), str(g["rules"]), str(g["judge"]), fmt.num(g["agreement"]), fmt.num(g["kappa"])]
+                         [[t, str(g["n"]), str(g["rules"]), str(g["judge"]), fmt.num(g["agreement"]),
+                           fmt.num(g["kappa"])]
                           for t, g in stats["judge_agreement"].items()]))
     return out
 
@@ -348,7 +351,8 @@ def compare_runs(run_a: str | Path, run_b: str | Path, out_dir: str | Path | Non
         ea, eb = arm_efficiency(ra), arm_efficiency(rb)
         result["arms"][arm] = {"n_tasks": cmp.n_tasks, "n_pairs": cmp.n_pairs, "pass_at_1": cmp.pass_at_1(),
                                "efficiency": {label_a: ea, label_b: eb}}
-        rows.append([arm, str(cmp.n_tasks), fmt.num(cmp.treatment_pass1), fmt.num(cmp.baseline_pass1), fmt.num(cmp.delta),
+        rows.append([arm, str(cmp.n_tasks), fmt.num(cmp.treatment_pass1), fmt.num(cmp.baseline_pass1),
+                     fmt.num(cmp.delta),
                      fmt.ci(cmp.ci95), fmt.p_value(cmp.p_value), fmt.p_value(cmp.mcnemar_p),
                      f"{fmt.num(ea['tokens_per_attempt'], 0)} / {fmt.num(eb['tokens_per_attempt'], 0)}",
                      f"{fmt.num(ea['latency_task_s']['mean'], 2)} / {fmt.num(eb['latency_task_s']['mean'], 2)}"])

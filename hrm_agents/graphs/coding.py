@@ -19,6 +19,8 @@ separate sandbox run once the visible tests pass, reported separately (``planner
 *advisory* by default: they are written by the
 model and can be wrong, so requiring them would let a wrong planner test reject correct code and
 send the loop into rewriting it. With ``options={"planner_tests": "required"}`` they must pass too.
+
+Arm options are typed: :class:`CodingOptions` (every arm), :class:`HierCodingOptions` (``hier``).
 """
 
 from __future__ import annotations
@@ -29,16 +31,17 @@ from typing import Any, Callable, Literal
 
 from langchain_core.prompts import ChatPromptTemplate
 from langgraph.graph import END, START, StateGraph
+from pydantic import Field
 
 from ..backends.base import Backend
 from ..evaluation.records import FailureTag
 from ..evaluation.taxonomy import EXTRACTION_FAILURE
-from ..runner.arm import ArmConfig, ArmOutcome
+from ..runner.arm import ArmConfig, ArmOptions, ArmOutcome, with_options
 from ..sandbox import run_tests
 from ..tasks.schema import PublicTask
 from ..utils.jsonio import to_json
 from . import prompts
-from .common import StepsState, gen_params, llm_step, outcome_from_state, tool_step
+from .common import StepsState, compiled, gen_params, llm_step, outcome_from_state, tool_step
 from .extract import add_prompt_imports, extract_code, validate_tests
 
 PlannerTests = Literal["advisory", "required"]
@@ -136,13 +139,26 @@ def coder_node(backend: Backend, cfg: ArmConfig, *, prompt: ChatPromptTemplate =
     return coder
 
 
+class CodingOptions(ArmOptions):
+    """Options of every coding arm."""
+
+    planner_tests: Literal["advisory", "required"] = Field(
+        "advisory", description="whether the planner's tests must pass too (hier; see the module docstring)")
+
+
+class HierCodingOptions(CodingOptions):
+    """Options of the hierarchical coding arm."""
+
+    replan_after: int = Field(2, ge=0, description="failures in a row before re-planning (0: never re-plan)")
+
+
 def tester_node(cfg: ArmConfig, *, name: str = "tester") -> Node:
     """Run the visible tests and, once they pass, the planner's tests (a separate run), in the sandbox.
 
     Sets ``self_check`` (visible tests pass, plus planner tests if ``options["planner_tests"]`` is
     ``"required"``) and, on failure, ``feedback`` naming the failing assertion for the next coder.
     """
-    required = _option(cfg, "planner_tests", "advisory", ("advisory", "required")) == "required"
+    required = CodingOptions.of(cfg).planner_tests == "required"
 
     def tester(state: CodeState) -> dict[str, Any]:
         task, code, attempt = state["task"], state.get("code"), state.get("iterations", 0)
@@ -228,10 +244,9 @@ def build_flat_graph(backend: Backend, cfg: ArmConfig, *, retry: bool = False):
 def build_hier_graph(backend: Backend, cfg: ArmConfig):
     """Compiled hierarchical graph: planner -> coder -> tester -> done | coder | planner.
 
-    ``cfg.options``: ``replan_after`` (default 2 failures in a row; 0 disables re-planning) and
-    ``planner_tests`` (``"advisory"`` default, or ``"required"``).
+    ``cfg.options``: see :class:`HierCodingOptions`.
     """
-    replan_after = int(_option(cfg, "replan_after", 2)) or None
+    replan_after = HierCodingOptions.of(cfg).replan_after or None
     g = StateGraph(CodeState)
     g.add_node("planner", planner_node(backend, cfg))
     g.add_node("coder", coder_node(backend, cfg))
@@ -244,13 +259,6 @@ def build_hier_graph(backend: Backend, cfg: ArmConfig):
     return g.compile()
 
 
-def _option(cfg: ArmConfig, key: str, default: Any, allowed: tuple[Any, ...] | None = None) -> Any:
-    value = cfg.options.get(key, default)
-    if allowed is not None and value not in allowed:
-        raise ValueError(f"option {key}={value!r}: choose one of {', '.join(map(str, allowed))}")
-    return value
-
-
 def run_code_graph(graph: Any, task: PublicTask, cfg: ArmConfig) -> ArmOutcome:
     """Invoke a compiled coding graph on a task and turn its final state into an ArmOutcome."""
     state = graph.invoke({"task": task, "iterations": 0, "plans": 0, "failures_since_plan": 0, "steps": []},
@@ -261,19 +269,22 @@ def run_code_graph(graph: Any, task: PublicTask, cfg: ArmConfig) -> ArmOutcome:
                               iterations=state["iterations"], plan=state.get("plan"), tags=tags)
 
 
+@with_options(CodingOptions)
 def flat_arm(task: PublicTask, backend: Backend, cfg: ArmConfig) -> ArmOutcome:
     """Arm B: one coder call, one run of the visible tests, no revision."""
-    return run_code_graph(build_flat_graph(backend, cfg, retry=False), task, cfg)
+    return run_code_graph(compiled(build_flat_graph, backend, cfg, retry=False), task, cfg)
 
 
+@with_options(CodingOptions)
 def flat_retry_arm(task: PublicTask, backend: Backend, cfg: ArmConfig) -> ArmOutcome:
     """Ablation: the flat coder revising from test feedback, up to ``max_iters`` attempts."""
-    return run_code_graph(build_flat_graph(backend, cfg, retry=True), task, cfg)
+    return run_code_graph(compiled(build_flat_graph, backend, cfg, retry=True), task, cfg)
 
 
+@with_options(HierCodingOptions)
 def hier_arm(task: PublicTask, backend: Backend, cfg: ArmConfig) -> ArmOutcome:
     """Arm A: planner -> coder -> tester with retries and re-planning (see module docstring)."""
-    return run_code_graph(build_hier_graph(backend, cfg), task, cfg)
+    return run_code_graph(compiled(build_hier_graph, backend, cfg), task, cfg)
 
 
 CODING_ARMS = {"flat": flat_arm, "flat_retry": flat_retry_arm, "hier": hier_arm}

@@ -9,8 +9,10 @@ the costs of an attempt; :func:`outcome_from_state` sums them into an
 from __future__ import annotations
 
 import operator
+import threading
 import time
-from typing import Annotated, Any, Iterable, TypedDict
+import weakref
+from typing import Annotated, Any, Callable, Iterable, TypedDict
 
 from ..backends.base import Backend, GenParams, Message
 from ..evaluation.records import FailureTag
@@ -88,3 +90,22 @@ def outcome_from_state(state: dict[str, Any], *, final: str | None, self_check_p
         tags=list(tags),
         trace=to_json(state),
     )
+
+
+_GRAPHS: weakref.WeakKeyDictionary[Backend, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
+_GRAPHS_LOCK = threading.Lock()
+
+
+def compiled(build: Callable[..., Any], backend: Backend, cfg: ArmConfig, *args: Any, **kwargs: Any) -> Any:
+    """``build(backend, cfg, *args, **kwargs)``, compiled once per backend and setting and reused.
+
+    A graph's nodes close over the backend and the attempt's :class:`ArmConfig`, which is the same
+    for every task of a run (up to the sample index), so an arm compiles its graph once per run and
+    sample instead of once per attempt. Compiled graphs keep no state between invocations.
+    """
+    key = (build, cfg.model_dump_json(), args, tuple(sorted(kwargs.items())))
+    with _GRAPHS_LOCK:
+        graphs = _GRAPHS.setdefault(backend, {})
+        if key not in graphs:
+            graphs[key] = build(backend, cfg, *args, **kwargs)
+        return graphs[key]

@@ -39,16 +39,17 @@ from langchain_core.prompts import ChatPromptTemplate
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode
+from pydantic import Field
 
 from ..backends.base import Backend, GenParams
 from ..evaluation.records import FailureTag
 from ..evaluation.taxonomy import TOOL_MISUSE
-from ..runner.arm import ArmConfig, ArmOutcome
+from ..runner.arm import ArmConfig, ArmOptions, ArmOutcome, with_options
 from ..sandbox import python_tool
 from ..tasks.answers import extract_answer, parse_number
 from ..tasks.schema import PublicTask
 from . import prompts
-from .common import StepsState, gen_params, llm_step, outcome_from_state, tool_step
+from .common import StepsState, compiled, gen_params, llm_step, outcome_from_state, tool_step
 from .extract import Extraction, python_blocks
 
 TOOL_ARG = "code"  # the argument of the sandbox python_tool
@@ -454,20 +455,18 @@ def build_flat_tool_graph(backend: Backend, cfg: ArmConfig, examples: Sequence[s
     return g.compile()
 
 
-def _max_subgoals(cfg: ArmConfig) -> int:
-    value = cfg.options.get("max_subgoals", 3)
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"option max_subgoals={value!r}: must be an integer of at least 1")
-    return value
+class HierMathOptions(ArmOptions):
+    """Options of the hierarchical math arm."""
+
+    max_subgoals: int = Field(3, ge=1, description="most subgoals in one plan")
 
 
 def build_hier_graph(backend: Backend, cfg: ArmConfig, examples: Sequence[str] = ()):
     """Compiled supervisor -> executors (PoT, via the ToolNode) -> verifier graph.
 
-    ``cfg.options["max_subgoals"]`` (default 3) bounds the plan length; ``examples`` as in
-    :func:`build_flat_graph`.
+    ``cfg.options``: see :class:`HierMathOptions`; ``examples`` as in :func:`build_flat_graph`.
     """
-    max_subgoals = _max_subgoals(cfg)
+    max_subgoals = HierMathOptions.of(cfg).max_subgoals
     g = StateGraph(MathState)
     g.add_node("supervisor", supervisor_node(backend, cfg, max_subgoals=max_subgoals,
                                              prompt=prompts.with_examples(prompts.MATH_SUPERVISOR, examples)))
@@ -517,19 +516,20 @@ def run_math_graph(graph: Any, task: PublicTask, cfg: ArmConfig, *, tools: bool,
 
 def flat_arm(task: PublicTask, backend: Backend, cfg: ArmConfig, *, examples: Sequence[str] = ()) -> ArmOutcome:
     """Flat, no tool: one chain-of-thought call (``examples``: few-shot worked solutions)."""
-    return run_math_graph(build_flat_graph(backend, cfg, examples), task, cfg, tools=False)
+    return run_math_graph(compiled(build_flat_graph, backend, cfg, tuple(examples)), task, cfg, tools=False)
 
 
 def flat_tool_arm(task: PublicTask, backend: Backend, cfg: ArmConfig, *,
                   examples: Sequence[str] = ()) -> ArmOutcome:
     """Flat + tool: one codelet, run in the sandbox, then the node answers."""
-    return run_math_graph(build_flat_tool_graph(backend, cfg, examples), task, cfg, tools=True)
+    return run_math_graph(compiled(build_flat_tool_graph, backend, cfg, tuple(examples)), task, cfg, tools=True)
 
 
+@with_options(HierMathOptions)
 def hier_arm(task: PublicTask, backend: Backend, cfg: ArmConfig, *, examples: Sequence[str] = ()) -> ArmOutcome:
     """Supervisor -> PoT executors -> verifier, at most ``cfg.max_iters`` plans (see module docstring)."""
-    return run_math_graph(build_hier_graph(backend, cfg, examples), task, cfg, tools=True,
-                          recursion_limit=cfg.max_iters * (2 + 3 * _max_subgoals(cfg)) + 5)
+    return run_math_graph(compiled(build_hier_graph, backend, cfg, tuple(examples)), task, cfg, tools=True,
+                          recursion_limit=cfg.max_iters * (2 + 3 * HierMathOptions.of(cfg).max_subgoals) + 5)
 
 
 MATH_ARMS = {"flat": flat_arm, "flat_tool": flat_tool_arm, "hier": hier_arm}

@@ -7,9 +7,9 @@ reports what it spent. The runner scores ``ArmOutcome.final`` itself.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..backends.base import Backend
 from ..evaluation.records import FailureTag
@@ -20,7 +20,9 @@ class ArmConfig(BaseModel):
     """Settings of one attempt, the same for every arm of a run.
 
     ``seed`` is already the per-sample seed (run seed + sample index). ``options`` carries
-    arm-specific settings (see each arm's docstring); unknown keys are ignored by arms.
+    arm-specific settings, each arm reading its own through its :class:`ArmOptions` model (keys
+    another arm of the run uses are ignored). The defaults here are the run defaults of every entry
+    point (:class:`~hrm_agents.runner.settings.RunSettings` and the CLI flags read them).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -60,3 +62,49 @@ class ArmOutcome(BaseModel):
 
 
 ArmFn = Callable[[PublicTask, Backend, ArmConfig], ArmOutcome]
+
+
+class ArmOptions(BaseModel):
+    """Typed options of one arm (``--option KEY=VALUE``); subclass it with the arm's fields and set
+    it as the arm's ``Options`` attribute (:func:`with_options`). An arm without one takes none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @classmethod
+    def of(cls, cfg: ArmConfig) -> ArmOptions:
+        """The arm's options from ``cfg.options`` (keys this model does not know are ignored: they
+        belong to another arm of the run); a bad value is one :class:`ValueError` line."""
+        given = {k: v for k, v in cfg.options.items() if k in cls.model_fields}
+        try:
+            return cls(**given)
+        except ValidationError as e:
+            err = e.errors()[0]
+            key = str(err["loc"][0]) if err["loc"] else "?"
+            raise ValueError(f"option {key}={given.get(key)!r}: {err['msg']}") from None
+
+
+def with_options(options: type[ArmOptions]) -> Callable[[Callable[..., ArmOutcome]], Callable[..., ArmOutcome]]:
+    """Decorator: declare the :class:`ArmOptions` model of an arm function."""
+
+    def mark(arm: Callable[..., ArmOutcome]) -> Callable[..., ArmOutcome]:
+        arm.Options = options  # type: ignore[attr-defined]
+        return arm
+
+    return mark
+
+
+def options_model(arm: Callable[..., Any]) -> type[ArmOptions]:
+    """The :class:`ArmOptions` model of ``arm`` (the empty model when it declares none)."""
+    return getattr(arm, "Options", ArmOptions)
+
+
+def check_options(arms: Mapping[str, Callable[..., Any]], options: Mapping[str, Any]) -> None:
+    """One :class:`ValueError` line when an option is unknown to every arm of the run (naming the
+    valid ones) or has a bad value for an arm that reads it."""
+    valid = {name: options_model(arm).model_fields for name, arm in arms.items()}
+    if unknown := sorted(set(options) - {k for fields in valid.values() for k in fields}):
+        listed = "; ".join(f"{name}: {', '.join(fields)}" for name, fields in valid.items() if fields)
+        raise ValueError(f"unknown arm option(s) {', '.join(unknown)}; valid: {listed or 'none for these arms'}")
+    cfg = ArmConfig(options=dict(options))
+    for arm in arms.values():
+        options_model(arm).of(cfg)

@@ -41,8 +41,9 @@ from ..evaluation.taxonomy import ARM_ERROR, ARM_TAGS_KEY, BACKEND_ERROR, retag
 from ..tasks.schema import Task
 from ..utils import fmt
 from ..utils.jsonio import to_json, write_json
-from .arm import ArmConfig, ArmFn, ArmOutcome
+from .arm import ArmFn, ArmOutcome, check_options
 from .scoring import score
+from .settings import RunSettings
 from .store import ResultStore
 from .summary import run_summary
 
@@ -151,9 +152,9 @@ class _Run:
     """One run in progress: the jobs, the store, the stop flag and the live counters."""
 
     def __init__(self, experiment: str, run_dir: Path, arms: Mapping[str, ArmFn], backend: _GuardedBackend,
-                 settings: dict[str, Any], max_consecutive_errors: int):
+                 settings: RunSettings):
         self.experiment, self.run_dir, self.arms, self.backend = experiment, run_dir, arms, backend
-        self.settings, self.max_consecutive_errors = settings, max_consecutive_errors
+        self.settings = settings
         self.errors_in_a_row = 0
         self.aborted: str | None = None  # why the run stopped itself (too many errors in a row)
         self.store = ResultStore(run_dir / "results.jsonl")
@@ -169,9 +170,7 @@ class _Run:
 
     def attempt(self, task: Task, arm: str, sample: int) -> AttemptRecord | None:
         """Run, score, trace and store one attempt; None if the run stopped before it finished."""
-        s = self.settings
-        cfg = ArmConfig(max_iters=s["max_iters"], temperature=s["temperature"], max_tokens=s["max_tokens"],
-                        seed=s["seed"] + sample, sample=sample, options=s["options"])
+        cfg = self.settings.arm_config(sample)
         if self.backend.stop.is_set():
             return None
         start = time.perf_counter()
@@ -197,7 +196,7 @@ class _Run:
             self.records.append(record)
             # counted in the order records are stored, so nothing is stored after the limit is hit
             self.errors_in_a_row = self.errors_in_a_row + 1 if record.error else 0
-            if self.errors_in_a_row >= self.max_consecutive_errors:
+            if self.errors_in_a_row >= self.settings.max_consecutive_errors:
                 self.aborted = f"{self.errors_in_a_row} attempts in a row failed; last: {record.error}"
                 self.backend.stop.set()
         return record
@@ -213,7 +212,7 @@ class _Run:
         passed = bool(result and result.passed)
         record = AttemptRecord(
             run_id=self.run_dir.name, experiment=self.experiment, arm=arm, task_id=task.id, sample=sample,
-            seed=self.settings["seed"] + sample, passed=passed, final=outcome.final,
+            seed=self.settings.seed + sample, passed=passed, final=outcome.final,
             expected=result.expected if result else None, iterations=outcome.iterations,
             tool_calls=outcome.tool_calls, model_calls=outcome.model_calls, prompt_tokens=outcome.prompt_tokens,
             completion_tokens=outcome.completion_tokens, call_latencies_s=outcome.call_latencies_s,
@@ -222,7 +221,7 @@ class _Run:
             hidden_report=result.hidden_report if result else None, error=error,
             trace_path=f"traces/{_safe(arm)}/{_safe(task.id)}__s{sample}.json",
             meta={**to_json(outcome.meta), **task.meta, **task.reference, "family": task.family,
-                  "max_iters": self.settings["max_iters"], ARM_TAGS_KEY: [t.model_dump() for t in outcome.tags]},
+                  "max_iters": self.settings.max_iters, ARM_TAGS_KEY: [t.model_dump() for t in outcome.tags]},
         )
         return retag(task, record)
 
@@ -250,84 +249,53 @@ def _check_resume(run_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def run_experiment(experiment: str, tasks: Sequence[Task], arms: Mapping[str, ArmFn], backend: Backend, *,
-                   samples: int = 1, seed: int = 0, temperature: float = 0.0, max_iters: int = 3,
-                   max_tokens: int = 512, concurrency: int = 1, options: Mapping[str, Any] | None = None,
-                   out_root: str | Path = "runs", name: str | None = None, resume: str | Path | None = None,
-                   extra_config: Mapping[str, Any] | None = None, progress: bool = True,
-                   max_consecutive_errors: int = 5) -> Path:
-    """Run every arm on every task ``samples`` times and return the run directory.
+def run_experiment(experiment: str, tasks: Sequence[Task], arms: Mapping[str, ArmFn], backend: Backend,
+                   settings: RunSettings | None = None, **overrides: Any) -> Path:
+    """Run every arm on every task ``settings.samples`` times and return the run directory.
 
-    Attempt ``(arm, task, sample)`` uses seed ``seed + sample``. Up to ``concurrency`` attempts run
-    at once (threads; the backend must be thread-safe or serialise itself). Each finished attempt
-    is scored (:func:`~hrm_agents.runner.scoring.score`), tagged, and appended to ``results.jsonl``.
+    ``settings`` (:class:`~hrm_agents.runner.settings.RunSettings`; keyword ``overrides`` of its
+    fields are applied on top) says how. Attempt ``(arm, task, sample)`` uses seed ``seed + sample``.
+    Up to ``concurrency`` attempts run at once (threads; the backend must be thread-safe or serialise
+    itself). Each finished attempt is scored (:func:`~hrm_agents.runner.scoring.score`), tagged, and
+    appended to ``results.jsonl``.
 
     An attempt whose arm raises becomes a record with ``error`` set (tagged ``backend_error`` or
-    ``arm_error``). The run stops with :class:`RunAborted` (one-line message, exit code 2) when the
-    backend is unreachable before any call succeeded, or after ``max_consecutive_errors`` errored
-    attempts in a row; with :class:`RunInterrupted` (exit code 130) on Ctrl-C. The finished records
-    stay in ``results.jsonl`` and ``run_summary.json``/``report.md`` are written (``partial: true``);
+    ``arm_error``). The run stops with :class:`RunAborted` (one-line message, exit code 2) on an arm
+    option no arm knows or with a bad value, when the backend is unreachable before any call
+    succeeded, or after ``max_consecutive_errors`` errored attempts in a row; with
+    :class:`RunInterrupted` (exit code 130) on Ctrl-C. The finished records stay in
+    ``results.jsonl`` and ``run_summary.json``/``report.md`` are written (``partial: true``);
     ``resume=<run dir>`` finishes the rest. A new run stopped before any attempt finished removes
     its directory.
     """
+    spec = RunSettings.of(settings, **overrides)
     if not tasks:
         raise RunAborted("no tasks to run")
-    settings = {"arms": list(arms), "samples": samples, "seed": seed, "temperature": temperature,
-                "max_iters": max_iters, "max_tokens": max_tokens, "options": dict(options or {}),
-                "tasks": [t.id for t in tasks],
-                "backend": {k: backend.describe().get(k) for k in ("backend", "model")}}
-    if resume is not None:
-        run_dir = Path(resume)
-        config = _check_resume(run_dir, settings)
-        config.setdefault("resumed", []).append({"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv})
-    else:
-        run_dir = _new_run_dir(Path(out_root), experiment, name or f"{backend.name}-{Path(str(backend.model)).name}")
-        config = _config(experiment, run_dir, backend, settings, extra_config)
-    config["settings"]["concurrency"] = concurrency
-    write_json(run_dir / "config.json", config)
-
-    stop = threading.Event()
-    run = _Run(experiment, run_dir, arms, _GuardedBackend(_with_call_log(backend, run_dir / CALL_LOG), stop),
-               settings, max_consecutive_errors)
-    done = {r.key for r in run.records}
-    jobs = [(t, arm, s) for t in tasks for s in range(samples) for arm in arms if (arm, t.id, s) not in done]
-    started = time.perf_counter()
-    console = Console(stderr=True)  # live bars on a terminal only, cleared at the end (transient)
-    bars = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console,
-                    transient=True, disable=not (progress and console.is_terminal))
-    bar_ids = {arm: bars.add_task(arm, total=len(tasks) * samples, rate="") for arm in arms}
-    for arm in arms:
-        _advance(bars, bar_ids[arm], run.snapshot(arm))
-
-    failure: RunAborted | None = None
-    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="attempt")
     try:
-        with bars:
-            pending = {pool.submit(run.attempt, *job) for job in jobs}
-            while pending:
-                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    record = fut.result()
-                    if record is None:
-                        continue
-                    _advance(bars, bar_ids[record.arm], run.snapshot(record.arm))
-                if run.aborted:
-                    raise RunAborted(run.aborted)
+        check_options(arms, spec.options)
+    except ValueError as e:
+        raise RunAborted(str(e)) from None
+    run_dir = _open_run_dir(experiment, spec, _fingerprint(spec, tasks, arms, backend), backend)
+    guarded = _GuardedBackend(_with_call_log(backend, run_dir / CALL_LOG), threading.Event())
+    run = _Run(experiment, run_dir, arms, guarded, spec)
+    done = {r.key for r in run.records}
+    jobs = [(t, arm, s) for t in tasks for s in range(spec.samples) for arm in arms if (arm, t.id, s) not in done]
+    expected = len(tasks) * spec.samples * len(arms)
+    started = time.perf_counter()
+    failure: RunAborted | None = None
+    try:
+        _execute(run, jobs, _progress(arms, len(tasks) * spec.samples, spec.progress))
     except KeyboardInterrupt:
         failure = RunInterrupted("interrupted")
     except RunAborted as e:
         failure = e
     finally:
-        stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
         records = run.snapshot()
-        expected = len(tasks) * samples * len(arms)
-        if failure is not None and resume is None and not records:
+        if failure is not None and spec.resume is None and not records:
             shutil.rmtree(run_dir)  # a new run that stopped before finishing anything leaves nothing behind
         else:
             write_json(run_dir / "run_summary.json", run_summary(
-                records, arms=list(arms), samples=samples, expected=expected,
+                records, arms=list(arms), samples=spec.samples, expected=expected,
                 wall_time_s=time.perf_counter() - started))
             _report(run_dir)
     if failure is not None and run_dir.exists():
@@ -336,6 +304,63 @@ def run_experiment(experiment: str, tasks: Sequence[Task], arms: Mapping[str, Ar
     if failure is not None:
         raise failure
     return run_dir
+
+
+def _fingerprint(spec: RunSettings, tasks: Sequence[Task], arms: Mapping[str, ArmFn],
+                 backend: Backend) -> dict[str, Any]:
+    """The ``settings`` block of config.json; :data:`_FINGERPRINT` of it must match on resume."""
+    return {"arms": list(arms), "samples": spec.samples, "seed": spec.seed, "temperature": spec.temperature,
+            "max_iters": spec.max_iters, "max_tokens": spec.max_tokens, "options": dict(spec.options),
+            "tasks": [t.id for t in tasks], "backend": {k: backend.describe().get(k) for k in ("backend", "model")}}
+
+
+def _open_run_dir(experiment: str, spec: RunSettings, settings: dict[str, Any], backend: Backend) -> Path:
+    """A new run directory with its config.json, or the resumed one (its settings checked, the resume
+    recorded)."""
+    if spec.resume is not None:
+        run_dir = spec.resume
+        config = _check_resume(run_dir, settings)
+        config.setdefault("resumed", []).append({"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv})
+    else:
+        name = spec.name or f"{backend.name}-{Path(str(backend.model)).name}"
+        run_dir = _new_run_dir(spec.out_root, experiment, name)
+        config = _config(experiment, run_dir, backend, settings, spec.extra_config)
+    config["settings"]["concurrency"] = spec.concurrency
+    write_json(run_dir / "config.json", config)
+    return run_dir
+
+
+def _progress(arms: Mapping[str, ArmFn], per_arm: int, enabled: bool) -> Progress:
+    """Live bars, one per arm, on a terminal only (cleared at the end)."""
+    console = Console(stderr=True)
+    bars = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console,
+                    transient=True, disable=not (enabled and console.is_terminal))
+    for arm in arms:
+        bars.add_task(arm, total=per_arm, rate="")
+    return bars
+
+
+def _execute(run: _Run, jobs: Sequence[tuple[Task, str, int]], bars: Progress) -> None:
+    """Run ``jobs`` on ``concurrency`` threads, advancing the bars; raises :class:`RunAborted` when the
+    run stops itself. On any exit the run is stopped and every thread has finished."""
+    bar_ids = {arm: bar.id for arm, bar in zip(run.arms, bars.tasks)}
+    for arm in run.arms:
+        _advance(bars, bar_ids[arm], run.snapshot(arm))
+    pool = ThreadPoolExecutor(max_workers=run.settings.concurrency, thread_name_prefix="attempt")
+    try:
+        with bars:
+            pending = {pool.submit(run.attempt, *job) for job in jobs}
+            while pending:
+                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    if (record := fut.result()) is not None:
+                        _advance(bars, bar_ids[record.arm], run.snapshot(record.arm))
+                if run.aborted:
+                    raise RunAborted(run.aborted)
+    finally:
+        run.backend.stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _report(run_dir: Path) -> None:
