@@ -91,8 +91,6 @@ def _arith_config(size: dict[str, Any], arm: str, seed: int, smoke: bool) -> dic
 
     base = json.loads(json.dumps(E4_PLANS["smoke" if smoke else "full"]))
     base.update(steps=size["arith_steps"], seed=seed, final_eval=[])
-    if not smoke:
-        base.update(n_train_per_k=100_000, eval_every=250)
     if arm == "arith_trm":
         base["model"]["arch"] = "trm"
     return {"kind": "arith", "train": to_dict(train_config_from_dict(base))}
@@ -124,18 +122,22 @@ def arm_config(arm: str, size_name: str, seed: int) -> dict[str, Any]:
 
 
 def make_plan(plan: str, seeds: Sequence[int] = DEFAULT_SEEDS, steps: int | None = None,
-              arms: Sequence[str] | None = None) -> list[RunSpec]:
-    """The runs of ``plan`` (``smoke`` runs at the smoke size, every other plan at the GPU size);
-    ``steps`` overrides the optimiser steps of every arm alike; ``arms`` picks a subset."""
+              arms: Sequence[str] | None = None, size: str | None = None) -> list[RunSpec]:
+    """The runs of ``plan`` at ``size`` (default: ``smoke`` for the smoke plan, else ``gpu``; the smoke
+    size of another plan is how its device script is tested on CPU); ``steps`` overrides the optimiser
+    steps of every arm alike; ``arms`` picks a subset."""
     if plan not in PLAN_ARMS:
         raise PlanError(f"unknown plan {plan!r}; use one of {', '.join(PLAN_ARMS)}")
+    size = size or ("smoke" if plan == "smoke" else "gpu")
+    if size not in SIZES:
+        raise PlanError(f"unknown size {size!r}; use one of {', '.join(SIZES)}")
     chosen = list(arms) if arms else list(PLAN_ARMS[plan])
     if bad := [a for a in chosen if a not in LABELS]:
         raise PlanError(f"unknown arm(s) {', '.join(bad)}")
     runs = []
     for seed in seeds:
         for arm in chosen:
-            cfg = arm_config(arm, "smoke" if plan == "smoke" else "gpu", seed)
+            cfg = arm_config(arm, size, seed)
             if steps is not None:
                 cfg["train"]["steps"] = steps
             runs.append(RunSpec(arm, seed, cfg))

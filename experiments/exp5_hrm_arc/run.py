@@ -30,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--arms", help="comma-separated subset of the plan's arms: " + ",".join(LABELS))
     p.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
     p.add_argument("--steps", type=int, help="override every arm's optimiser steps")
+    p.add_argument("--size", choices=["smoke", "gpu"], help="model/data size (default: smoke for --plan smoke, else gpu)")
     p.add_argument("--out", type=Path, help="output folder (default runs/exp5_hrm_arc/<plan>)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     p.add_argument("--parallel", type=int, default=1, help="training processes at once")
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.steps is not None and args.steps < 1:
             raise PlanError("--steps must be >= 1")
-        runs = make_plan(args.plan, args.seeds, args.steps, args.arms.split(",") if args.arms else None)
+        runs = make_plan(args.plan, args.seeds, args.steps, args.arms.split(",") if args.arms else None, args.size)
         if args.dry_run:
             for r in runs:
                 print(f"{r.run_id:20s} {r.config['kind']:6s} steps {r.config['train']['steps']}")
