@@ -15,7 +15,6 @@ for N seconds (smaller data pool, no evaluations) and prints its training throug
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -31,6 +30,7 @@ from hrm_agents.curriculum.generator import make_splits
 from hrm_agents.hrm.backend import DEFAULT_CHECKPOINT, HRMBackend
 from hrm_agents.hrm.config import train_config_from_dict
 from hrm_agents.hrm.report import read_metrics, throughput, time_to_accuracy
+from hrm_agents.utils.flags import FlagParser
 
 GOAL_TASKS_PER_S = 1000.0
 SETTINGS = {"checkpoint default": {}, "fixed 2 segments": {"halt_mode": "fixed", "max_steps": 2}}
@@ -86,7 +86,7 @@ def gpu_training(checkpoint: Path, seconds: float, out: Path) -> Table:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = FlagParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--tasks", type=int, default=512, help="tasks in the batched measurement")
     p.add_argument("--single", type=int, default=50, help="tasks in the single-task latency measurement")

@@ -33,6 +33,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+from hrm_agents.utils.flags import FlagParser
+
 TIMEOUT_S = 3.0
 EXECUTORS = {
     "fork": "hrm_agents.sandbox (fork server)",
@@ -101,7 +103,7 @@ def child(key: str, workers: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = FlagParser(description=__doc__)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-spawn", action="store_true", help="leave out the slow spawn-per-execution row")

@@ -13,16 +13,17 @@ from rich.console import Console
 
 from .backends import BackendError, make_backend
 from .backends.models import DEFAULT_MODEL, MODELS, model_status
+from .evaluation.ablation import is_ablation_dir
+from .evaluation.ablation import report as ablation_report
 from .evaluation.io import RunDirError
 from .evaluation.judge import agreement, judge_pairs
 from .evaluation.report import Table, compare_runs, tag_run, write_report
-from .evaluation.ablation import is_ablation_dir
-from .evaluation.ablation import report as ablation_report
 from .evaluation.taxonomy import TAGS
+from .utils.flags import FlagParser
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hrm-agents", description="Evaluate hrm_agents run directories.")
+    p = FlagParser(prog="hrm-agents", description="Evaluate hrm_agents run directories.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("tag", help="re-tag every attempt of a finished run (rewrites results.jsonl, keeps a .bak)")

@@ -68,3 +68,21 @@ def test_graph_is_compiled_once_per_run_not_per_attempt(tmp_path, monkeypatch):
                              RunSettings(out_root=tmp_path, progress=False, samples=2))
     assert sorted(builds) == [0, 1]  # one graph per sample (its seed), shared by the 4 tasks
     assert len((run_dir / "results.jsonl").read_text().splitlines()) == 8
+
+
+def test_recipes_are_named_overrides_of_a_base(tmp_path):
+    from hrm_agents.hrm.config import ConfigError, load_json
+
+    default = load_json("default")
+    assert load_json("sweep/a_step_mixed") == default  # the shipped recipe, by either name
+    one_layer = load_json("sweep/d_step_mixed_1layer")
+    assert one_layer["model"] == {**default["model"], "H_layers": 1, "L_layers": 1}
+    assert {k: v for k, v in one_layer.items() if k != "model"} == {k: v for k, v in default.items() if k != "model"}
+    smoke = load_json("e4_smoke")
+    assert smoke["model"]["hidden_size"] == 32 and smoke["schedule"] == load_json("e4_full")["schedule"]
+    (tmp_path / "a.json").write_text('{"base": "%s", "steps": 3}' % (tmp_path / "b.json"))
+    (tmp_path / "b.json").write_text('{"base": "%s"}' % (tmp_path / "a.json"))
+    with pytest.raises(ConfigError, match="loop"):
+        load_json(tmp_path / "a.json")
+    with pytest.raises(ConfigError, match="cannot read config no_such_recipe"):
+        load_json("no_such_recipe")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from hrm_agents.hrm.ablations import BUDGET_KEYS, REFERENCE, PlanError, arm_config, step_cost
+from hrm_agents.hrm.config import load_json
 from hrm_agents.utils.jsonio import write_json
 
 EXPERIMENT = "exp4_hrm_ablations"
@@ -43,24 +44,9 @@ LABELS = {
     "curriculum": "curriculum schedule",
 }
 
-_MODEL_FULL = {"hidden_size": 256, "num_heads": 4, "expansion": 4.0, "H_layers": 2, "L_layers": 2, "H_cycles": 2,
-               "L_cycles": 2, "halt_mode": "act", "halt_max_steps": 8, "halt_exploration_prob": 0.1}
-_MODEL_SMOKE = {"hidden_size": 32, "num_heads": 2, "expansion": 2.0, "H_layers": 1, "L_layers": 1, "H_cycles": 2,
-                "L_cycles": 2, "halt_mode": "act", "halt_max_steps": 3, "halt_exploration_prob": 0.1}
-# full: the recipe of the shipped checkpoint (MODEL_CARD.md) at a budget that fits the device limits.
-PLANS: dict[str, dict[str, Any]] = {
-    "full": {"model": _MODEL_FULL, "families": ["arith_chain"], "data_seed": 0, "train_ks": [2, 3, 4],
-             "heldout_ks": [5, 6], "n_train_per_k": 200_000, "n_test_per_k": 1000, "n_eval_per_k": 256,
-             "data_workers": 16, "step_weight": 1.0, "schedule": "mixed", "promote_at": 0.95,
-             "promote_min_count": 1000, "batch_size": 768, "steps": 700, "lr": 7e-4, "warmup_steps": 70,
-             "log_every": 50, "eval_every": 350, "ckpt_every": 10**9, "export_dtype": "bfloat16",
-             "final_eval": []},
-    "smoke": {"model": _MODEL_SMOKE, "families": ["arith_chain"], "data_seed": 0, "train_ks": [2, 3, 4],
-              "heldout_ks": [5, 6], "n_train_per_k": 2000, "n_test_per_k": 20, "n_eval_per_k": 10,
-              "data_workers": 1, "step_weight": 1.0, "schedule": "mixed", "promote_at": 0.95,
-              "promote_min_count": 16, "batch_size": 32, "steps": 8, "lr": 3e-3, "warmup_steps": 2,
-              "log_every": 4, "eval_every": 8, "ckpt_every": 10**9, "export_dtype": "float32", "final_eval": []},
-}
+# The base recipes (hrm_agents/hrm/configs/e4_full.json: the shipped checkpoint's recipe at a budget
+# that fits the device limits; e4_smoke.json: a tiny CPU version); every arm is an override of one.
+PLANS: dict[str, dict[str, Any]] = {"full": load_json("e4_full"), "smoke": load_json("e4_smoke")}
 DEFAULT_SEEDS = (0, 1, 2)
 
 

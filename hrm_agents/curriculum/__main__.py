@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 
+from ..utils.flags import FlagParser
 from .export import YAML_SPLITS, write_splits
 from .generator import make_splits
 from .programs import FAMILIES
@@ -16,7 +16,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 def main(argv: list[str] | None = None) -> None:
     """Generate the curriculum splits and write them to ``--out``."""
-    p = argparse.ArgumentParser(prog="python -m hrm_agents.curriculum", description=__doc__)
+    p = FlagParser(prog="python -m hrm_agents.curriculum", description=__doc__)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-train-per-k", type=int, default=10000, help="train tasks per family and k")

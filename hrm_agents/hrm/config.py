@@ -184,15 +184,30 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
     return _build(TrainConfig, data, "train config")
 
 
-def load_json(path: str | Path) -> dict[str, Any]:
-    """Read a JSON object from ``path`` with a one-line error."""
+CONFIG_DIR = Path(__file__).parent / "configs"
+"""The one folder of named HRM recipes (``default``, ``fast``, ``tiny``, ``e3_tiny``, ``e4_full``, ...)."""
+
+
+def load_json(path: str | Path, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A recipe (train config dict) from a JSON file, or by name from :data:`CONFIG_DIR` (``"default"``,
+    ``"sweep/b_answer_only_mixed"``); one-line :class:`ConfigError` on problems.
+
+    A ``"base"`` key names the recipe this one overrides: its keys replace the base's, except
+    ``model``, whose keys replace the base's model keys one by one.
+    """
+    file = Path(path) if Path(path).suffix == ".json" or Path(path).is_file() else CONFIG_DIR / f"{path}.json"
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(file.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise ConfigError(f"cannot read config {path}: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config {path} must hold a JSON object")
-    return data
+    if (base := data.pop("base", None)) is None:
+        return data
+    if base in _seen or len(_seen) > 8:
+        raise ConfigError(f"config {path}: base recipes form a loop ({' -> '.join((*_seen, base))})")
+    merged = load_json(base, (*_seen, str(base)))
+    return {**merged, **data, "model": {**merged.get("model", {}), **data.get("model", {})}}
 
 
 def to_dict(cfg: ModelConfig | TrainConfig) -> dict[str, Any]:

@@ -8,7 +8,6 @@ halting settings, e.g. ``--halt-mode fixed --max-steps 1 2 3 4`` for accuracy ag
 
 from __future__ import annotations
 
-import argparse
 import json
 from contextlib import nullcontext
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 
 from ..evaluation.stats import wilson_ci
 from ..utils.constants import IGNORE_LABEL
+from ..utils.flags import FlagParser
 from .model import HRM, load_model
 
 
@@ -97,7 +97,7 @@ def checkpoint_splits(meta: dict[str, Any], n_per_k: int | None = None) -> dict[
 def main(argv: list[str] | None = None) -> int:
     from .backend import DEFAULT_CHECKPOINT
 
-    p = argparse.ArgumentParser(prog="python -m hrm_agents.hrm.evaluate", description=__doc__.splitlines()[0])
+    p = FlagParser(prog="python -m hrm_agents.hrm.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--n-per-k", type=int, help="first N tasks per k (default: the whole split)")
     p.add_argument("--halt-mode", choices=["act", "fixed", "equilibrium", "random"])

@@ -7,10 +7,11 @@ training throughput and the time until the periodic evaluation first reached a t
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any, Iterable
+
+from ..utils.flags import FlagParser
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -110,7 +111,7 @@ def summarise(run_dir: str | Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m hrm_agents.hrm.report", description=__doc__.splitlines()[0])
+    p = FlagParser(prog="python -m hrm_agents.hrm.report", description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", help="run folders (with metrics.jsonl and eval.json)")
     args = p.parse_args(argv)
     for run in args.runs:

@@ -15,7 +15,6 @@ test splits (``eval.json``). Runs on CPU, one GPU (bf16 autocast), or several th
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -31,6 +30,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from ..curriculum.arrays import SEQ_LEN, VOCAB
+from ..utils.flags import FlagParser
 from .config import (ConfigError, TrainConfig, load_json, model_config_from_dict, to_dict,
                      train_config_from_dict)
 from .data import CurriculumSampler, DataSpec, MixedSampler, load_data, used_width
@@ -349,8 +349,9 @@ def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: boo
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point (exit 0 ok, 2 bad config, 3 diverged)."""
-    p = argparse.ArgumentParser(prog="python -m hrm_agents.hrm.train", description=__doc__.splitlines()[0])
-    p.add_argument("--config", help="JSON file with TrainConfig fields (model settings under 'model')")
+    p = FlagParser(prog="python -m hrm_agents.hrm.train", description=__doc__.splitlines()[0])
+    p.add_argument("--config", help="recipe: a JSON file with TrainConfig fields (model settings under 'model'), "
+                                    "or a name in hrm_agents/hrm/configs (default, fast, tiny, e3_tiny, e4_full, ...)")
     p.add_argument("--out", required=True, help="output folder (metrics.jsonl, checkpoint/, export/, eval.json)")
     p.add_argument("--schedule", choices=["curriculum", "mixed"], help="override the config's schedule")
     p.add_argument("--steps", type=int, help="override the number of optimiser steps")
