@@ -208,143 +208,200 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, progre
 def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: bool, time_budget_s: float | None,
            echo: bool, data_cache: str | Path | None, data: tuple[dict, dict] | None = None,
            vocab: Sequence[str] = VOCAB, watchdog_cfg: WatchdogConfig = WatchdogConfig()) -> dict[str, Any]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    """The training run, step by step (see :class:`_Training`)."""
+    run = _Training(cfg, out, d, echo)
+    run.load_data(data, data_cache)
+    run.build_model(vocab)
+    run.build_optimiser()
+    run.start_or_resume(resume)
+    run.train(progress, time_budget_s, watchdog_cfg)
+    return run.export_and_evaluate() if d.main else {}
 
-    t_start = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    log = _Log(out / "metrics.jsonl", d.main, echo)
-    torch.manual_seed(cfg.seed * 1000 + d.rank)
 
-    # data (every rank builds the same pool; each samples with its own seed)
-    spec = DataSpec(tuple(cfg.families), cfg.data_seed, tuple(cfg.train_ks), tuple(cfg.heldout_ks),
-                    cfg.n_train_per_k, cfg.n_test_per_k)
-    t0 = time.perf_counter()
-    pool_np, evals_np = data or load_data(spec, workers=cfg.data_workers, cache_dir=data_cache)
-    width = used_width(pool_np["inputs"]) if data is None else pool_np["inputs"].shape[1]
-    pool = to_tensors({k: v[:, :width] if v.ndim == 2 else v for k, v in pool_np.items()}, d.device)
-    n_pool = len(pool_np["k"])
-    evals = {name: to_tensors(arrays, d.device) for name, arrays in evals_np.items()}
-    quick = {name: subset(arrs, cfg.n_eval_per_k) for name, arrs in evals.items() if name != "test_id"}
-    data_s = time.perf_counter() - t0
+class _Training:
+    """One training run, in the order it happens: data, model (+ DDP), optimiser and schedule,
+    sampler, start or resume, the loop (optimiser steps, step-time budget, log windows, periodic
+    evaluation, checkpoints, watchdog recovery), then export and final evaluation."""
 
-    model_cfg = model_config_from_dict({"vocab_size": len(VOCAB), "seq_len": SEQ_LEN, **cfg.model})
-    model = HRM(model_cfg).to(d.device)
-    ddp = DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == "cuda" else None) \
-        if d.world > 1 else model
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
-                            fused=d.device.type == "cuda")
-    total_steps = cfg.steps
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(cfg, total_steps)(s))
-    ks = pool_np["k"].astype(np.int64)
-    sampler = CurriculumSampler(ks, cfg.train_ks, cfg.promote_at, cfg.seed * 1000 + d.rank, cfg.max_per_stage) \
-        if cfg.schedule == "curriculum" else MixedSampler(ks, cfg.train_ks, cfg.seed * 1000 + d.rank)
-    meta = {"train_config": to_dict(cfg), "vocab": list(vocab), "train_width": width,
-            "n_params": n_params(model)}
+    def __init__(self, cfg: TrainConfig, out: Path, d: _Dist, echo: bool):
+        self.cfg, self.out, self.d = cfg, out, d
+        self.t_start = time.perf_counter()
+        out.mkdir(parents=True, exist_ok=True)
+        self.log = _Log(out / "metrics.jsonl", d.main, echo)
+        self.ckpt = out / "checkpoint"
+        self.step = self.examples_seen = 0  # examples_seen: rows loaded into the batch so far, summed over ranks
+        self.total_steps = cfg.steps  # lowered by a time budget; the lr schedule follows it
+        torch.manual_seed(cfg.seed * 1000 + d.rank)
 
-    step = examples_seen = 0  # examples_seen: rows loaded into the batch so far, summed over ranks
-    ckpt = out / "checkpoint"
-    if resume and (ckpt / "train_state.pt").exists():
-        state = _restore(ckpt, model, opt, sched, d.device)
-        step, examples_seen, sampler = _position(state, sampler, d)
-        torch.set_rng_state(state["torch_rng"])
-        log("resume", step=step)
-    else:
-        log("start", n_params=meta["n_params"], world_size=d.world, device=str(d.device),
-            device_name=torch.cuda.get_device_name(d.device) if d.device.type == "cuda" else "cpu",
-            train_pool=n_pool, train_width=width, data_s=round(data_s, 2), config=to_dict(cfg),
-            model_config=to_dict(model_cfg))
+    def load_data(self, data: tuple[dict, dict] | None, data_cache: str | Path | None) -> None:
+        """The training pool (trimmed to its used width) and the evaluation splits, as tensors on the
+        device; every rank builds the same pool and samples it with its own seed."""
+        cfg, d = self.cfg, self.d
+        t0 = time.perf_counter()
+        pool_np, evals_np = data or load_data(DataSpec.of(cfg), workers=cfg.data_workers, cache_dir=data_cache)
+        self.width = used_width(pool_np["inputs"]) if data is None else pool_np["inputs"].shape[1]
+        self.pool = to_tensors({k: v[:, :self.width] if v.ndim == 2 else v for k, v in pool_np.items()}, d.device)
+        self.n_pool = len(pool_np["k"])
+        self.evals = {name: to_tensors(arrays, d.device) for name, arrays in evals_np.items()}
+        self.quick = {name: subset(arrs, cfg.n_eval_per_k) for name, arrs in self.evals.items() if name != "test_id"}
+        self.pool_ks = pool_np["k"].astype(np.int64)
+        self.data_s = time.perf_counter() - t0
 
-    model.train()
-    watchdog = Watchdog(out, log, d.device, watchdog_cfg, main=d.main)
-    watchdog.tick(step, sched)
-    batch_size = cfg.batch_size
-    carry = None
-    max_k = max(cfg.train_ks + cfg.heldout_ks)
-    window = _Window(max_k, d.device)
-    bar = Progress(TextColumn("[bold]hrm[/] step {task.completed}/{task.total}"), BarColumn(),
-                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                   disable=not progress)
-    probe_t0 = time.perf_counter()
-    with bar:
-        task = bar.add_task("train", total=total_steps, completed=step, info="")
-        while step < total_steps:
-            # rows whose sample halted take the next examples; the others keep theirs (row 0 is a dummy)
-            refill = torch.arange(batch_size, device=d.device) if carry is None else carry.halted.nonzero().squeeze(1)
-            rows = torch.zeros(batch_size, dtype=torch.long, device=d.device)
-            rows[refill] = torch.as_tensor(sampler.next(len(refill)), device=d.device)
-            batch = {k: v[rows] for k, v in pool.items()}
-            if carry is None:
-                carry = model.initial_carry(batch)
-            with autocast(d.device):
-                carry, outputs = ddp(carry, batch)
-                loss, stats = act_loss(outputs, carry.data["labels"], loss_type=model_cfg.loss,
-                                       step_labels=carry.data.get("step_labels"), step_weight=cfg.step_weight)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            why = watchdog.problem(loss, grad_norm, d.sum)
-            if why:  # restore the last good checkpoint with a lower lr, or stop (TrainingDiverged)
-                log("nan", step=step, loss=loss.item(), grad_norm=grad_norm.item(), reason=why)
-                step, examples_seen, sampler = _position(watchdog.recover(
-                    why, step, ckpt, lambda: _restore(ckpt, model, opt, sched, d.device), opt, sched), sampler, d)
-                carry, window = None, _Window(max_k, d.device)
-                bar.update(task, completed=step)
-                continue
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            step += 1
-            window.add(loss, stats, carry, grad_norm, len(refill))
+    def build_model(self, vocab: Sequence[str]) -> None:
+        """The HRM (wrapped in DDP on several ranks) and the meta stored with every checkpoint."""
+        cfg, d = self.cfg, self.d
+        self.model_cfg = model_config_from_dict({"vocab_size": len(VOCAB), "seq_len": SEQ_LEN, **cfg.model})
+        self.model = HRM(self.model_cfg).to(d.device)
+        device_ids = [d.device.index] if d.device.type == "cuda" else None
+        self.ddp = DistributedDataParallel(self.model, device_ids=device_ids) if d.world > 1 else self.model
+        self.meta = {"train_config": to_dict(cfg), "vocab": list(vocab), "train_width": self.width,
+                     "n_params": n_params(self.model)}
 
-            if step == _PROBE[0]:
-                probe_t0 = time.perf_counter()
-            if time_budget_s and step == _PROBE[1]:
-                per_step = (time.perf_counter() - probe_t0) / (_PROBE[1] - _PROBE[0])
-                left = time_budget_s - (time.perf_counter() - t_start)
-                fit = max(step, int(d.sum(torch.tensor([step + left * 0.92 / per_step], device=d.device)).item() / d.world))
-                if fit < total_steps:
-                    total_steps = fit
-                    bar.update(task, total=total_steps)
-                log("budget", steps=total_steps, step_time_s=per_step, budget_s=time_budget_s)
+    def build_optimiser(self) -> None:
+        """AdamW, warm-up + cosine schedule over :attr:`total_steps`, and the schedule's sampler."""
+        cfg, d = self.cfg, self.d
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=cfg.betas,
+                                     weight_decay=cfg.weight_decay, fused=d.device.type == "cuda")
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: _lr_factor(cfg, self.total_steps)(s))
+        seed = cfg.seed * 1000 + d.rank
+        self.sampler = CurriculumSampler(self.pool_ks, cfg.train_ks, cfg.promote_at, seed, cfg.max_per_stage) \
+            if cfg.schedule == "curriculum" else MixedSampler(self.pool_ks, cfg.train_ks, seed)
 
-            if step % cfg.log_every == 0 or step == total_steps:
-                w = window.read(d)
-                window = _Window(max_k, d.device)
-                examples_seen += w["samples_loaded"]
-                log("train", step=step, lr=sched.get_last_lr()[0], stage=sampler.stage,
-                    elapsed_s=time.perf_counter() - t_start, examples_seen=examples_seen, **w)
-                bar.update(task, info=f"loss {w['loss']:.3f} exact {w['exact_acc']:.3f} "
-                                      f"steps {w['avg_halt_steps']:.2f} stage {sampler.stage}")
-                promoted = sampler.report({k: (v["exact"], v["n"]) for k, v in w["per_k"].items()},
-                                          cfg.promote_min_count)
-                if promoted:
-                    log("promote", step=step, **promoted)
-            if d.main and (step % cfg.eval_every == 0 or step == total_steps):
-                res = {name: evaluate(model, arrs) for name, arrs in quick.items()}
-                log("eval", step=step, elapsed_s=time.perf_counter() - t_start, examples_seen=examples_seen, **res)
-            if step % cfg.ckpt_every == 0 or step == total_steps:
-                samplers = d.gather(sampler)
-                if d.main:
-                    _save_checkpoint(out, model, opt, sched, step, samplers, meta, examples_seen)
-                d.barrier()
-            bar.update(task, completed=step)
-            watchdog.tick(step, sched)
+    def start_or_resume(self, resume: bool) -> None:
+        """Continue from ``checkpoint/`` when asked and present, else log the start."""
+        d = self.d
+        if resume and (self.ckpt / "train_state.pt").exists():
+            state = self._restore()
+            self.step, self.examples_seen, self.sampler = _position(state, self.sampler, d)
+            torch.set_rng_state(state["torch_rng"])
+            self.log("resume", step=self.step)
+        else:
+            self.log("start", n_params=self.meta["n_params"], world_size=d.world, device=str(d.device),
+                     device_name=torch.cuda.get_device_name(d.device) if d.device.type == "cuda" else "cpu",
+                     train_pool=self.n_pool, train_width=self.width, data_s=round(self.data_s, 2),
+                     config=to_dict(self.cfg), model_config=to_dict(self.model_cfg))
 
-    watchdog.beat(step, "finished")
-    train_s = time.perf_counter() - t_start
-    if not d.main:
-        return {}
-    dtype = getattr(torch, cfg.export_dtype)
-    save_model(model, out / "export", dtype=dtype,
-               meta={**meta, "step": step, "train_s": round(train_s, 1), "device": str(d.device),
-                     "world_size": d.world, "steps": total_steps})
-    exported, _ = load_model(out / "export", d.device)
-    final = {"steps": total_steps, "train_s": train_s, "examples_seen": examples_seen, "results": []}
-    for setting in cfg.final_eval:
-        res = {name: evaluate(exported, evals[name], **setting) for name in ("test_id", "heldout")}
-        final["results"].append({"setting": setting, **res})
-    (out / "eval.json").write_text(json.dumps(final, indent=2, default=float) + "\n")
-    log("final", **final)
-    return final
+    def _restore(self) -> dict[str, Any]:
+        return _restore(self.ckpt, self.model, self.opt, self.sched, self.d.device)
+
+    def train(self, progress: bool, time_budget_s: float | None, watchdog_cfg: WatchdogConfig) -> None:
+        """The loop: optimiser steps until :attr:`total_steps`, with logging, evaluation and checkpoints."""
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        cfg, d = self.cfg, self.d
+        self.model.train()
+        watchdog = Watchdog(self.out, self.log, d.device, watchdog_cfg, main=d.main)
+        watchdog.tick(self.step, self.sched)
+        max_k = max(cfg.train_ks + cfg.heldout_ks)
+        carry, window = None, _Window(max_k, d.device)
+        bar = Progress(TextColumn("[bold]hrm[/] step {task.completed}/{task.total}"), BarColumn(),
+                       TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                       disable=not progress)
+        probe_t0 = time.perf_counter()
+        with bar:
+            task = bar.add_task("train", total=self.total_steps, completed=self.step, info="")
+            while self.step < self.total_steps:
+                carry, loss, stats, grad_norm, loaded = self._forward_backward(carry)
+                if why := watchdog.problem(loss, grad_norm, d.sum):
+                    # restore the last good checkpoint with a lower lr, or stop (TrainingDiverged)
+                    self.log("nan", step=self.step, loss=loss.item(), grad_norm=grad_norm.item(), reason=why)
+                    self.step, self.examples_seen, self.sampler = _position(watchdog.recover(
+                        why, self.step, self.ckpt, self._restore, self.opt, self.sched), self.sampler, d)
+                    carry, window = None, _Window(max_k, d.device)
+                    bar.update(task, completed=self.step)
+                    continue
+                self.opt.step()
+                self.sched.step()
+                self.opt.zero_grad(set_to_none=True)
+                self.step += 1
+                window.add(loss, stats, carry, grad_norm, loaded)
+
+                if self.step == _PROBE[0]:
+                    probe_t0 = time.perf_counter()
+                if time_budget_s and self.step == _PROBE[1]:
+                    self._fit_time_budget(time_budget_s, probe_t0)
+                    bar.update(task, total=self.total_steps)
+                if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                    bar.update(task, info=self._log_window(window))
+                    window = _Window(max_k, d.device)
+                if d.main and (self.step % cfg.eval_every == 0 or self.step == self.total_steps):
+                    res = {name: evaluate(self.model, arrs) for name, arrs in self.quick.items()}
+                    self.log("eval", step=self.step, elapsed_s=time.perf_counter() - self.t_start,
+                             examples_seen=self.examples_seen, **res)
+                if self.step % cfg.ckpt_every == 0 or self.step == self.total_steps:
+                    self._checkpoint()
+                bar.update(task, completed=self.step)
+                watchdog.tick(self.step, self.sched)
+        watchdog.beat(self.step, "finished")
+        self.train_s = time.perf_counter() - self.t_start
+
+    def _forward_backward(self, carry: Any) -> tuple[Any, torch.Tensor, dict[str, torch.Tensor], torch.Tensor, int]:
+        """Refill the rows whose sample halted with the next examples (the others keep theirs; row 0 is
+        a dummy), run one ACT segment, backpropagate and clip; returns the new carry, the loss, its
+        statistics, the gradient norm and the number of rows loaded."""
+        cfg, d, batch_size = self.cfg, self.d, self.cfg.batch_size
+        refill = torch.arange(batch_size, device=d.device) if carry is None else carry.halted.nonzero().squeeze(1)
+        rows = torch.zeros(batch_size, dtype=torch.long, device=d.device)
+        rows[refill] = torch.as_tensor(self.sampler.next(len(refill)), device=d.device)
+        batch = {k: v[rows] for k, v in self.pool.items()}
+        if carry is None:
+            carry = self.model.initial_carry(batch)
+        with autocast(d.device):
+            carry, outputs = self.ddp(carry, batch)
+            loss, stats = act_loss(outputs, carry.data["labels"], loss_type=self.model_cfg.loss,
+                                   step_labels=carry.data.get("step_labels"), step_weight=cfg.step_weight)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        return carry, loss, stats, grad_norm, len(refill)
+
+    def _fit_time_budget(self, time_budget_s: float, probe_t0: float) -> None:
+        """Lower :attr:`total_steps` to what fits the budget at the step time measured since ``probe_t0``."""
+        d = self.d
+        per_step = (time.perf_counter() - probe_t0) / (_PROBE[1] - _PROBE[0])
+        left = time_budget_s - (time.perf_counter() - self.t_start)
+        fit = max(self.step, int(d.sum(torch.tensor([self.step + left * 0.92 / per_step], device=d.device)).item()
+                                 / d.world))
+        self.total_steps = min(self.total_steps, fit)
+        self.log("budget", steps=self.total_steps, step_time_s=per_step, budget_s=time_budget_s)
+
+    def _log_window(self, window: _Window) -> str:
+        """Log the window's training statistics, promote the curriculum stage if due; returns the bar text."""
+        w = window.read(self.d)
+        self.examples_seen += w["samples_loaded"]
+        self.log("train", step=self.step, lr=self.sched.get_last_lr()[0], stage=self.sampler.stage,
+                 elapsed_s=time.perf_counter() - self.t_start, examples_seen=self.examples_seen, **w)
+        info = (f"loss {w['loss']:.3f} exact {w['exact_acc']:.3f} steps {w['avg_halt_steps']:.2f} "
+                f"stage {self.sampler.stage}")
+        promoted = self.sampler.report({k: (v["exact"], v["n"]) for k, v in w["per_k"].items()},
+                                       self.cfg.promote_min_count)
+        if promoted:
+            self.log("promote", step=self.step, **promoted)
+        return info
+
+    def _checkpoint(self) -> None:
+        """Every rank's sampler state, saved with the weights and optimiser by rank 0."""
+        samplers = self.d.gather(self.sampler)
+        if self.d.main:
+            _save_checkpoint(self.out, self.model, self.opt, self.sched, self.step, samplers, self.meta,
+                             self.examples_seen)
+        self.d.barrier()
+
+    def export_and_evaluate(self) -> dict[str, Any]:
+        """Write ``export/`` (weights in ``export_dtype``), reload it and score it on the full test
+        splits under each ``final_eval`` setting into ``eval.json``; returns that."""
+        cfg, d = self.cfg, self.d
+        save_model(self.model, self.out / "export", dtype=getattr(torch, cfg.export_dtype),
+                   meta={**self.meta, "step": self.step, "train_s": round(self.train_s, 1), "device": str(d.device),
+                         "world_size": d.world, "steps": self.total_steps})
+        exported, _ = load_model(self.out / "export", d.device)
+        final = {"steps": self.total_steps, "train_s": self.train_s, "examples_seen": self.examples_seen,
+                 "results": []}
+        for setting in cfg.final_eval:
+            res = {name: evaluate(exported, self.evals[name], **setting) for name in ("test_id", "heldout")}
+            final["results"].append({"setting": setting, **res})
+        (self.out / "eval.json").write_text(json.dumps(final, indent=2, default=float) + "\n")
+        self.log("final", **final)
+        return final
 
 
 def main(argv: list[str] | None = None) -> int:
