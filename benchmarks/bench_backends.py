@@ -5,7 +5,15 @@ one request at a time and alternating between the two (so both see the same mach
 one untimed warm-up request each, and prints one table side by side: latency mean/p50/p95, time
 to first token and completion tokens per second.
 
-    python benchmarks/bench_backends.py [--model PATH.gguf] [--requests 10] [--max-tokens 64]
+    python benchmarks/bench_backends.py [--model NAME|PATH.gguf] [--requests 10] [--max-tokens 64]
+
+``--variants`` instead measures the embedded path alone on E1's own coder prompts (a first call,
+then a revision call that carries the first call's code back, for each of the first ``--tasks``
+coding-suite tasks), under settings that should not change greedy outputs: 1 vs 2 threads, an
+in-memory prompt-state cache, and prompt-lookup decoding. Requests alternate between the
+variants, so all see the same machine load; "same text" compares each with the first variant.
+
+    python benchmarks/bench_backends.py --variants [--model qwen2.5-coder-1.5b] [--tasks 6]
 
 ttft: embedded = llama.cpp's prompt-processing time (in-process, from its perf counters);
 openai = first streamed chunk seen by the client (HTTP + server included). llama-cpp-python's
@@ -26,6 +34,8 @@ from rich.table import Table
 from hrm_agents.backends import Backend, Completion, GenParams, Message
 from hrm_agents.backends.llamacpp_backend import LlamaCppBackend, default_threads, llama_server
 from hrm_agents.backends.openai_backend import OpenAIBackend
+from hrm_agents.graphs.prompts import CODER, PLAN_SECTION, REVISION_SECTION
+from hrm_agents.tasks import load_suite
 
 SYSTEM = "You are a concise assistant."
 PROMPTS = [
@@ -61,13 +71,68 @@ def summary(completions: list[Completion]) -> dict[str, float]:
     }
 
 
+VARIANTS = {  # name -> LlamaCppBackend options
+    "2 threads": {"n_threads": 2},
+    "1 thread": {"n_threads": 1},
+    "2 threads + prompt cache": {"n_threads": 2, "cache_mb": 2048},
+    "2 threads + prompt lookup": {"n_threads": 2, "prompt_lookup": 10},
+}
+
+
+def coder_calls(backend: Backend, task, params: GenParams) -> tuple[Completion, Completion]:
+    """E1's coder prompt for ``task``, then its revision prompt carrying the first reply's code."""
+    def call(revision: str) -> Completion:
+        msgs = CODER.format_messages(entry_point=task.entry_point, prompt=task.prompt,
+                                     plan_section=PLAN_SECTION.format(plan="1. Implement it directly."),
+                                     revision_section=revision)
+        return backend.complete([Message(role="system" if m.type == "system" else "user", content=m.content)
+                                 for m in msgs], params)
+
+    first = call("")
+    code = first.text.split("```python")[-1].split("```")[0].strip() or first.text
+    feedback = f"This test failed:\n{task.visible_tests[0]}\nAssertionError"
+    return first, call(REVISION_SECTION.format(code=code, feedback=feedback))
+
+
+def variants(args: argparse.Namespace) -> None:
+    tasks = load_suite("eval/suites/coding_suite.yaml", limit=args.tasks).tasks
+    params = GenParams(temperature=0.0, max_tokens=512, seed=0)
+    backends = {name: LlamaCppBackend(args.model, **opts) for name, opts in VARIANTS.items()}
+    load_before = os.getloadavg()[0]
+    runs: dict[str, list[tuple[Completion, Completion]]] = {name: [] for name in VARIANTS}
+    for task in tasks:
+        for name, backend in backends.items():
+            runs[name].append(coder_calls(backend, task, params))
+    base = runs[next(iter(VARIANTS))]
+    table = Table(title=f"{next(iter(backends.values())).model}: E1 coder + revision calls on {len(tasks)} "
+                        "coding-suite tasks, temperature 0")
+    for col in ("variant", "wall (s)", "first call mean (s)", "revision mean (s)", "completion tok/s",
+                "same text"):
+        table.add_column(col, justify="left" if col == "variant" else "right")
+    for name, pairs in runs.items():
+        calls = [c for pair in pairs for c in pair]
+        wall = sum(c.latency_s for c in calls)
+        same = sum(a.text == b.text for p, q in zip(pairs, base) for a, b in zip(p, q))
+        table.add_row(name, f"{wall:.1f}", f"{statistics.fmean(p[0].latency_s for p in pairs):.2f}",
+                      f"{statistics.fmean(p[1].latency_s for p in pairs):.2f}",
+                      f"{sum(c.completion_tokens for c in calls) / wall:.1f}", f"{same}/{len(calls)}")
+    console = Console()
+    console.print(table)
+    console.print(f"1-min load average: {load_before:.2f} before, {os.getloadavg()[0]:.2f} after "
+                  f"({os.cpu_count()} logical cores; other load on the machine adds noise)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="GGUF path (default: SmolLM2-135M)")
+    parser.add_argument("--model", default=None, help="registry name or GGUF path (default: the default model)")
     parser.add_argument("--requests", type=int, default=len(PROMPTS))
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=default_threads())
+    parser.add_argument("--variants", action="store_true", help="compare embedded settings on E1's prompts")
+    parser.add_argument("--tasks", type=int, default=6, help="coding-suite tasks for --variants (default: 6)")
     args = parser.parse_args()
+    if args.variants:
+        return variants(args)
     prompts = (PROMPTS * (args.requests // len(PROMPTS) + 1))[:args.requests]
     params = GenParams(temperature=0.0, max_tokens=args.max_tokens, seed=0)
     load_before = os.getloadavg()[0]

@@ -79,20 +79,27 @@ class _Loaded:
     lock: threading.Lock
 
 
-_LOADED: dict[tuple[str, int, int], _Loaded] = {}
+_LOADED: dict[tuple[str, int, int, int, int], _Loaded] = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def _load(path: Path, n_ctx: int, n_threads: int) -> _Loaded:
-    key = (str(path.resolve()), n_ctx, n_threads)
+def _load(path: Path, n_ctx: int, n_threads: int, prompt_lookup: int, cache_mb: int) -> _Loaded:
+    key = (str(path.resolve()), n_ctx, n_threads, prompt_lookup, cache_mb)
     with _LOAD_LOCK:
         if key not in _LOADED:
             llama_cpp = _llama_cpp()
+            draft = None
+            if prompt_lookup:
+                from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+                draft = LlamaPromptLookupDecoding(num_pred_tokens=prompt_lookup)
             try:
                 llama = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads,
-                                        n_threads_batch=n_threads, seed=0, verbose=False)
+                                        n_threads_batch=n_threads, seed=0, verbose=False, draft_model=draft)
             except ValueError as exc:
                 raise BackendError(f"cannot load GGUF {path}: {exc}") from None
+            if cache_mb:
+                llama.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=cache_mb << 20))
             _LOADED[key] = _Loaded(llama, threading.Lock())
         return _LOADED[key]
 
@@ -112,6 +119,11 @@ class LlamaCppBackend(ChatBackend):
         n_ctx: context length in tokens.
         n_threads: CPU threads for prompt and generation (default: one per physical core, at
             most 8).
+        prompt_lookup: draft tokens per step for prompt-lookup decoding (llama-cpp-python's
+            ``LlamaPromptLookupDecoding``; 0 = off). Greedy outputs are unchanged.
+        cache_mb: size of an in-memory prompt-state cache (``LlamaRAMCache``), so a call whose
+            prompt shares a prefix with an earlier, non-adjacent call skips re-reading it (0 = off;
+            the last prompt's prefix is always reused).
 
     ``ttft_s`` is the prompt-processing time reported by llama.cpp's performance counters (the
     first token is sampled right after it), the in-process analogue of Ollama's
@@ -121,12 +133,13 @@ class LlamaCppBackend(ChatBackend):
     name = "llamacpp"
 
     def __init__(self, model: str | os.PathLike[str] | None = None, n_ctx: int = 4096,
-                 n_threads: int | None = None):
+                 n_threads: int | None = None, prompt_lookup: int = 0, cache_mb: int = 0):
         self.path = resolve_gguf(model)
         super().__init__(self.path.name)
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
-        self._loaded = _load(self.path, n_ctx, self.n_threads)
+        self.prompt_lookup, self.cache_mb = prompt_lookup, cache_mb
+        self._loaded = _load(self.path, n_ctx, self.n_threads, prompt_lookup, cache_mb)
 
     def _choice(self, messages: list[Message], params: GenParams, seed: int | None) -> Choice:
         llama_cpp = _llama_cpp()
@@ -149,7 +162,7 @@ class LlamaCppBackend(ChatBackend):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "path": str(self.path), "n_ctx": self.n_ctx,
-                "n_threads": self.n_threads}
+                "n_threads": self.n_threads, "prompt_lookup": self.prompt_lookup, "cache_mb": self.cache_mb}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
