@@ -609,3 +609,16 @@ def test_all_of_mbpp_loads_and_the_test_split_references_pass_in_the_sandbox():
     failed = [t.id for t in test
               if not run_tests(rows[t.id]["code"], t.hidden_tests, setup=t.test_setup).passed]
     assert failed == []
+
+
+def test_humaneval_hidden_tests_see_the_prompts_helpers():
+    """HumanEval/38's check() calls encode_cyclic, defined only in the prompt: a completion that
+    defines just decode_cyclic (as chat models reply) is scored as HumanEval's harness scores it."""
+    from hrm_agents.sandbox import run_tests
+
+    task = {t.id: t for t in load_suite("humaneval").tasks}["HumanEval/38"]
+    assert "def encode_cyclic" in task.test_setup and "def decode_cyclic" not in task.test_setup
+    good = "def decode_cyclic(s):\n    return encode_cyclic(encode_cyclic(s))"
+    bad = "def decode_cyclic(s):\n    return s"
+    assert run_tests(good, task.hidden_tests, setup=task.test_setup).passed
+    assert not run_tests(bad, task.hidden_tests, setup=task.test_setup).passed

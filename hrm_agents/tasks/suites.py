@@ -88,11 +88,24 @@ def doctest_asserts(prompt: str, entry_point: str) -> list[str]:
 _WRONG_HUMANEVAL_EXAMPLES = {"HumanEval/47": {"assert median([-10, 4, 6, 1000, 10, 20]) == 15.0"}}
 
 
+def prompt_preamble(prompt: str, entry_point: str) -> str:
+    """The prompt's code without the ``entry_point`` function: its imports and helpers (e.g.
+    HumanEval/38's ``encode_cyclic``, which the hidden test calls). HumanEval's own harness runs
+    prompt + completion, so these are in scope there whatever the completion defines."""
+    try:
+        tree = ast.parse(prompt)
+    except SyntaxError:
+        return ""
+    keep = [n for n in tree.body if not (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == entry_point)]
+    return "\n".join(ast.get_source_segment(prompt, n, padded=True) or "" for n in keep)
+
+
 def humaneval_task(problem: Mapping[str, Any], index: int = 0) -> Task:
     """A HumanEval problem (``task_id``, ``prompt``, ``entry_point``, ``test``) as a code Task.
 
-    Hidden test: ``check(<entry_point>)`` after the problem's test code; visible tests: the
-    docstring's examples (see :func:`doctest_asserts`), less the few known to be wrong.
+    Hidden test: ``check(<entry_point>)`` after the prompt's preamble (:func:`prompt_preamble`) and
+    the problem's test code; visible tests: the docstring's examples (see :func:`doctest_asserts`),
+    less the few known to be wrong.
     """
     entry = problem["entry_point"]
     wrong = _WRONG_HUMANEVAL_EXAMPLES.get(problem["task_id"], set())
@@ -103,7 +116,7 @@ def humaneval_task(problem: Mapping[str, Any], index: int = 0) -> Task:
         entry_point=entry,
         visible_tests=[t for t in doctest_asserts(problem["prompt"], entry) if t not in wrong],
         hidden_tests=[f"check({entry})"],
-        test_setup=problem["test"],
+        test_setup="\n\n".join(filter(None, (prompt_preamble(problem["prompt"], entry), problem["test"]))),
         family="humaneval",
     )
 
