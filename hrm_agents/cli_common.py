@@ -84,6 +84,8 @@ def build_parser(description: str | None, *, arms: Sequence[str], default_arms: 
                    help="finish an interrupted run; flags not given are taken from its config.json")
     p.add_argument("--cache", default=None, metavar="PATH", help="SQLite response cache (default: off)")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
+    p.add_argument("--tracker", choices=["wandb", "mlflow"], default=None,
+                   help="also log to W&B (offline; `wandb sync` later) or MLflow (runs/mlflow.db; `mlflow ui`)")
     return p
 
 
@@ -134,6 +136,7 @@ def run_settings(args: argparse.Namespace, **extra_config: Any) -> RunSettings:
     return RunSettings(samples=args.samples, seed=args.seed, temperature=args.temperature, max_iters=args.max_iters,
                        max_tokens=args.max_tokens, concurrency=args.concurrency, options=dict(args.option),
                        out_root=args.out_root, name=args.name, resume=args.resume, progress=not args.no_progress,
+                       tracker=args.tracker,
                        extra_config={"args": vars(args), **extra_config})
 
 

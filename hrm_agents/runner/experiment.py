@@ -32,13 +32,15 @@ from typing import Any, Mapping, Sequence
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..backends.base import Backend, BackendError, BackendUnreachable, Completion, GenParams, Message
+from ..backends.base import (Backend, BackendError, BackendUnreachable, BackendWrapper, Completion, GenParams,
+                             Message)
 from ..backends.calllog import LoggedBackend
-from ..backends.wrappers import BackendWrapper, wrap_backend
+from ..backends.wrappers import wrap_backend
 from ..evaluation.records import AttemptRecord, FailureTag
 from ..evaluation.report import write_report
 from ..evaluation.taxonomy import ARM_ERROR, ARM_TAGS_KEY, BACKEND_ERROR, retag
 from ..tasks.schema import Task
+from ..tracking import Tracker, TrackerError, check_tracker, open_tracker
 from ..utils import fmt
 from ..utils.jsonio import to_json, write_json
 from .arm import ArmFn, ArmOutcome, check_options
@@ -162,6 +164,22 @@ class _Run:
         # every stored record: the earlier ones (resume; a new run creates the empty file), then each
         # one this call stores, also those the main loop has not seen yet when a stop comes
         self.records, _ = self.store.load()
+        self.tracker = Tracker()
+        self.tracked, self.arm_counts = 0, {}  # records sent to the tracker; per arm (attempts, passed)
+
+    def track(self) -> None:
+        """Send every record stored since the last call to the tracker, in store order: the arm's
+        running pass rate and the attempt's costs, at step = the record's line in results.jsonl."""
+        stored = self.snapshot()
+        for step in range(self.tracked + 1, len(stored) + 1):
+            record = stored[step - 1]
+            n, passed = self.arm_counts.get(record.arm, (0, 0))
+            n, passed = n + 1, passed + record.passed
+            self.arm_counts[record.arm] = (n, passed)
+            self.tracker.log_metrics({f"{record.arm}/pass_rate": passed / n, f"{record.arm}/attempts": n,
+                                      f"{record.arm}/wall_time_s": record.wall_time_s,
+                                      f"{record.arm}/tokens": record.prompt_tokens + record.completion_tokens}, step)
+        self.tracked = len(stored)
 
     def snapshot(self, arm: str | None = None) -> list[AttemptRecord]:
         """The stored records so far (of one arm, if given)."""
@@ -273,11 +291,16 @@ def run_experiment(experiment: str, tasks: Sequence[Task], arms: Mapping[str, Ar
         raise RunAborted("no tasks to run")
     try:
         check_options(arms, spec.options)
-    except ValueError as e:
+        check_tracker(spec.tracker)
+    except (ValueError, TrackerError) as e:
         raise RunAborted(str(e)) from None
     run_dir = _open_run_dir(experiment, spec, _fingerprint(spec, tasks, arms, backend), backend)
     guarded = _GuardedBackend(_with_call_log(backend, run_dir / CALL_LOG), threading.Event())
     run = _Run(experiment, run_dir, arms, guarded, spec)
+    try:
+        run.tracker = _start_tracker(spec, experiment, run_dir)
+    except Exception as e:  # noqa: BLE001 - e.g. W&B could not start its local service
+        raise RunAborted(f"--tracker {spec.tracker} could not start: {' '.join(str(e).split())}") from None
     done = {r.key for r in run.records}
     jobs = [(t, arm, s) for t in tasks for s in range(spec.samples) for arm in arms if (arm, t.id, s) not in done]
     expected = len(tasks) * spec.samples * len(arms)
@@ -298,6 +321,8 @@ def run_experiment(experiment: str, tasks: Sequence[Task], arms: Mapping[str, Ar
                 records, arms=list(arms), samples=spec.samples, expected=expected,
                 wall_time_s=time.perf_counter() - started))
             _report(run_dir)
+        run.track()
+        _finish_tracker(run.tracker, run_dir, failure)
     if failure is not None and run_dir.exists():
         raise type(failure)(f"{failure}; {len(records)}/{expected} attempts saved in {run_dir} "
                             f"(finish with --resume {run_dir})", run_dir)
@@ -356,11 +381,42 @@ def _execute(run: _Run, jobs: Sequence[tuple[Task, str, int]], bars: Progress) -
                 for fut in finished:
                     if (record := fut.result()) is not None:
                         _advance(bars, bar_ids[record.arm], run.snapshot(record.arm))
+                run.track()
                 if run.aborted:
                     raise RunAborted(run.aborted)
     finally:
         run.backend.stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_tracker(spec: RunSettings, experiment: str, run_dir: Path) -> Tracker:
+    """The run's tracker (the do-nothing one without ``--tracker``), with the run's parameters logged."""
+    tracker = open_tracker(spec.tracker, project=experiment, run_name=run_dir.name, run_dir=run_dir,
+                           root=spec.out_root)
+    config = json.loads((run_dir / "config.json").read_text())
+    settings = {k: v for k, v in config["settings"].items() if k != "tasks"}
+    tracker.log_params({"experiment": experiment, "run_dir": str(run_dir), "n_tasks": len(config["settings"]["tasks"]),
+                        **settings, "backend": config.get("backend_describe", {})})
+    return tracker
+
+
+def _finish_tracker(tracker: Tracker, run_dir: Path, failure: RunAborted | None) -> None:
+    """Final stats (run_summary.json, the report's comparisons) and the report files to the tracker;
+    a tracker failure is one warning line (the results are on disk)."""
+    if tracker.name == "none":
+        return
+    try:
+        if (run_dir / "run_summary.json").exists():
+            stats = json.loads((run_dir / "stats.json").read_text()) if (run_dir / "stats.json").exists() else {}
+            tracker.log_summary({**json.loads((run_dir / "run_summary.json").read_text()), "comparisons": {
+                k: {"delta": c["pass_at_1"]["delta"], "p_value": c["pass_at_1"]["p_value"]}
+                for k, c in stats.get("comparisons", {}).items()}})
+            for name in ("report.md", "stats.json", "run_summary.json", "config.json"):
+                tracker.log_artifact(run_dir / name)
+        tracker.finish("killed" if isinstance(failure, RunInterrupted) else "failed" if failure else "finished")
+        print(f"tracker: {tracker.where()}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - never lose a finished run to a tracker problem
+        print(f"warning: tracker {tracker.name} not completed ({type(e).__name__}: {e})", file=sys.stderr)
 
 
 def _report(run_dir: Path) -> None:
