@@ -269,11 +269,12 @@ MBPP_FINETUNE_IDS = [*range(1, 11), *range(511, 975)]  # prompt + validation + t
 
 
 def finetune_examples(tok: Any, rows: Sequence[Mapping[str, Any]], max_len: int) -> list[tuple[list[int], int]]:
-    """(token ids, prompt length) per MBPP row: prompt + reference code + ``<|endoftext|>``, cut to
-    ``max_len``; the loss is taken on the code part only."""
+    """(token ids, prompt length) per MBPP row: prompt + reference code + ``<|endoftext|>``; rows longer
+    than ``max_len`` tokens are left out (never a cut solution). The loss is on the code part only."""
     out = []
     for r in rows:
         prompt = tok.encode(mbpp_prompt(r["text"], r["test_list"])).ids
         code = tok.encode(r["code"].replace("\r\n", "\n").strip() + "\n").ids + [EOS_ID]
-        out.append(((prompt + code)[:max_len], len(prompt)))
+        if len(prompt) + len(code) <= max_len:
+            out.append((prompt + code, len(prompt)))
     return out

@@ -60,32 +60,34 @@ class KVCache:
 
     The attention calls of one forward pass happen in a fixed order (levels, cycles, layers), so
     call ``i`` of every step appends to slot ``i``; :meth:`begin` starts a new step. Exact for any
-    causal stack, however often a layer is re-applied.
+    causal stack, however often a layer is re-applied. Buffers grow by doubling (no copy per token).
     """
 
     def __init__(self) -> None:
-        self.slots: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.slots: list[list[torch.Tensor]] = []  # [keys buffer, values buffer] per call
+        self.length = 0  # positions cached (after the last complete step)
         self._i = 0
-
-    @property
-    def length(self) -> int:
-        """Positions already cached."""
-        return self.slots[0][0].shape[2] if self.slots else 0
+        self._new = 0
 
     def begin(self) -> None:
         """Start the next forward pass (its calls fill slots from 0 again)."""
-        self._i = 0
+        self.length += self._new
+        self._i, self._new = 0, 0
 
     def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Append this call's new ``k, v`` ``[B, H, S, D]`` to its slot; returns all keys and values so far."""
+        n, end = k.shape[2], self.length + k.shape[2]
         if self._i == len(self.slots):
-            self.slots.append((k, v))
-        else:
-            pk, pv = self.slots[self._i]
-            k, v = torch.cat((pk, k), 2), torch.cat((pv, v), 2)
-            self.slots[self._i] = (k, v)
+            self.slots.append([k.new_empty(*k.shape[:2], 0, k.shape[3]), v.new_empty(*v.shape[:2], 0, v.shape[3])])
+        slot = self.slots[self._i]
+        if slot[0].shape[2] < end:  # grow to twice what is needed
+            grow = lambda t: torch.cat((t, t.new_empty(*t.shape[:2], 2 * end - t.shape[2], t.shape[3])), 2)
+            slot[0], slot[1] = grow(slot[0]), grow(slot[1])
+        slot[0][:, :, self.length:end] = k
+        slot[1][:, :, self.length:end] = v
         self._i += 1
-        return k, v
+        self._new = n
+        return slot[0][:, :, :end], slot[1][:, :, :end]
 
 
 class Attention(nn.Module):

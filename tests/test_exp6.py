@@ -1,0 +1,115 @@
+"""E6 (HRM-LM vs GPT-2 arch on MBPP): the pre-registered verdict, equal-budget planning, pass@k
+bookkeeping, sandbox scoring and the smoke plan end to end."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from experiments.exp6_hrm_codegen.verdict import FAILURE, PARTIAL, SUCCESS, StudyNumbers, study_verdict
+
+MBPP = Path(__file__).resolve().parents[2] / "shared" / "data" / "mbpp.jsonl"
+GOOD = dict(hrm_pass1=0.35, hrm_pass10=0.5, delta_pass1=0.06, ci95=(0.02, 0.10), p_value=0.01,
+            latency_ratio=0.5, ram_ratio_train=0.4, ram_ratio_infer=0.45, stable=True)
+
+
+def _v(**kw):
+    return study_verdict(StudyNumbers(**{**GOOD, **kw}))
+
+
+def test_all_targets_met_is_success():
+    v = _v()
+    assert v.verdict == SUCCESS and not v.inconclusive and all(v.checks.values())
+
+
+@pytest.mark.parametrize("kw,verdict,inconclusive", [
+    # accuracy and efficiency met, but not significant at 0.05 (still p < 0.1)
+    (dict(p_value=0.07, ci95=(-0.01, 0.12)), PARTIAL, True),
+    # efficiency met, accuracy missed, CI includes 0
+    (dict(hrm_pass1=0.1, delta_pass1=0.01, ci95=(-0.02, 0.04), p_value=0.08), PARTIAL, True),
+    # p < 0.05 but the CI includes 0 (the two disagree): accuracy met -> PARTIAL, not inconclusive
+    (dict(ci95=(-0.001, 0.1), p_value=0.04), PARTIAL, False),
+    # p >= 0.1 -> FAILURE whatever else holds
+    (dict(p_value=0.2, ci95=(-0.03, 0.15)), FAILURE, True),
+    # unstable training -> FAILURE even with every number met
+    (dict(stable=False), FAILURE, False),
+    # significant and accurate, but efficiency missed: no PARTIAL row covers it -> FAILURE
+    (dict(latency_ratio=0.9), FAILURE, False),
+    # nothing met, p between 0.05 and 0.1
+    (dict(hrm_pass1=0.0, hrm_pass10=0.0, delta_pass1=0.0, ci95=(-0.01, 0.01), p_value=0.06, latency_ratio=2.0),
+     FAILURE, True),
+    # a missing benchmark (None ratios) fails the efficiency check
+    (dict(latency_ratio=None, ram_ratio_train=None, ram_ratio_infer=None), FAILURE, False),
+    # NaN p (no paired tasks) -> FAILURE, inconclusive
+    (dict(p_value=float("nan"), ci95=(float("nan"), float("nan"))), FAILURE, True),
+])
+def test_verdict_rows(kw, verdict, inconclusive):
+    v = _v(**kw)
+    assert (v.verdict, v.inconclusive) == (verdict, inconclusive), v.reasons
+    assert v.label == (f"{verdict} (INCONCLUSIVE)" if inconclusive else verdict)
+
+
+@pytest.mark.parametrize("field,value,check", [("hrm_pass1", 0.29, "pass1"), ("hrm_pass10", 0.44, "pass10"),
+                                               ("delta_pass1", 0.039, "delta"), ("ram_ratio_infer", 0.51, "ram"),
+                                               ("ram_ratio_train", 0.51, "ram"), ("latency_ratio", 0.55, "latency")])
+def test_each_threshold_is_the_preregistered_one(field, value, check):
+    v = _v(**{field: value})
+    assert not v.checks[check] and v.verdict != SUCCESS
+
+
+def test_arms_plan_the_same_number_of_batches(tmp_path):
+    import time
+
+    from experiments.exp6_hrm_codegen.pipeline import _plan_steps
+
+    deadline = time.time() + 100
+    fast, slow = (_plan_steps(tmp_path, a, 2, deadline) for a in ("fast", "slow"))
+    (tmp_path / "slow.json").write_text(json.dumps({"sec_per_step": 0.5, "t": time.time()}))
+    n_fast = fast(0.1)  # the slow arm already arrived: no waiting
+    n_slow = slow(0.5)  # rewrites its own file (later t): recomputed from the new arrival time
+    assert 30 + 150 < n_fast <= 30 + 200 and abs(n_fast - n_slow) <= 1
+
+
+def test_pass_at_k_bookkeeping():
+    from experiments.exp6_hrm_codegen.scoring import arm_metrics
+
+    scored = [{"task_id": 1, "kind": "greedy", "passed": True, "status": "passed"},
+              {"task_id": 2, "kind": "greedy", "passed": False, "status": "syntax_error"}]
+    scored += [{"task_id": 1, "kind": "sample", "passed": i < 3, "status": "x"} for i in range(10)]
+    scored += [{"task_id": 2, "kind": "sample", "passed": False, "status": "x"} for i in range(10)]
+    scored += [{"task_id": 3, "kind": "sample", "passed": True, "status": "x"} for i in range(4)]  # unfinished task
+    m = arm_metrics(scored)
+    assert m["pass1"] == 0.5 and m["n_tasks_sampled"] == 2 and m["pass_k"] == 10
+    assert m["pass10"] == pytest.approx(0.5)  # task 1: 3 of 10 pass -> pass@10 = 1; task 2: 0
+    assert m["sample_pass1"] == pytest.approx(0.15)
+
+
+@pytest.mark.skipif(not MBPP.is_file(), reason="../shared/data/mbpp.jsonl not present")
+def test_completions_are_scored_in_the_sandbox():
+    from experiments.exp6_hrm_codegen.scoring import score_completions
+    from hrm_agents.hrm.code_data import mbpp_rows
+
+    rows = {r["task_id"]: r for r in mbpp_rows(MBPP, [11])}
+    ref = rows[11]["code"]
+    recs = score_completions([{"task_id": 11, "kind": "greedy", "text": ref},
+                              {"task_id": 11, "kind": "sample", "text": ref},
+                              {"task_id": 11, "kind": "sample", "text": "def remove_Occ(s, ch):\n    return s\n"},
+                              {"task_id": 11, "kind": "sample", "text": "def remove_Occ(s, ch:\n"},
+                              {"task_id": 11, "kind": "sample", "text": "import os\nos._exit(0)\n"}],
+                             rows, progress=False)
+    assert [r["status"] for r in recs] == ["passed", "passed", "wrong_answer", "syntax_error", recs[4]["status"]]
+    assert not recs[4]["passed"]
+
+
+@pytest.mark.skipif(not MBPP.is_file(), reason="../shared/data/mbpp.jsonl not present")
+def test_smoke_plan_end_to_end(tmp_path):
+    pytest.importorskip("tokenizers")
+    from tests.experiment_cli import experiment_main
+
+    assert experiment_main("exp6_hrm_codegen")(["--plan", "smoke", "--out", str(tmp_path)]) == 0
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert set(stats["arms"]) == {"hrm_lm", "gpt2", "lm27"}
+    assert stats["arms"]["hrm_lm"]["n_tasks_greedy"] == 3 and stats["arms"]["hrm_lm"]["n_samples"] == 2
+    assert stats["verdict"]["verdict"] in ("SUCCESS", "PARTIAL", "FAILURE")
+    assert stats["data"]["corpus"]["files_kept"] > 0 and stats["n_resamples"] == 10_000
+    assert "| pass@1 (greedy, n=3) |" in (tmp_path / "report.md").read_text()
