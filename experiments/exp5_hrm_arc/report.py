@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from hrm_agents.arc import analysis
+from hrm_agents.arc.data import ArcSpec, build_arrays, load_puzzles
+from hrm_agents.arc.scoring import copy_input_baseline
 from hrm_agents.evaluation.stats import t_interval, welch_interval
 from hrm_agents.utils.fmt import est_ci
 from hrm_agents.utils.jsonio import read_json, write_json
@@ -60,7 +62,13 @@ def aggregate(out_dir: str | Path) -> dict[str, Any]:
                         for m in metrics}
         questions[q] = {"arms": present, "reference": ref, "vs_reference": diffs}
     pooled = [p for r in results if r["arm"] == REFERENCE for p in r.get("puzzles", [])]
+    baselines = {}
+    for split in dict.fromkeys(r["config"]["data"]["split"] for r in results if r["config"]["kind"] == "arc"):
+        data = next(r["config"]["data"] for r in results if r["config"]["kind"] == "arc" and r["config"]["data"]["split"] == split)
+        spec = ArcSpec(**{**data, "n_aug": 0})
+        baselines[split] = copy_input_baseline(build_arrays(spec, *load_puzzles(spec.version, spec.max_side))["test"])
     out = {"experiment": "exp5_hrm_arc", "arms": arms, "questions": questions, "errors": errors,
+           "copy_input_baseline": baselines,
            "per_task": analysis.table(pooled) if pooled else [],
            "runs": [{k: r[k] for k in ("run_id", "arm", "seed", "steps", "train_s", "n_params", "summary", "device")}
                     for r in results]}
@@ -90,7 +98,7 @@ def render(res: dict[str, Any]) -> str:
                      f"{st['cost_train_s']['mean']:.0f} | {st['cost_examples_seen']['mean']:,.0f} | "
                      f"{st['cost_flops_per_task']['mean']:.3g} |")
     arc_cols = ("puzzle_pass@1", "puzzle_pass@2", "puzzle_pass@10", "example_orig_exact", "example_aug_exact",
-                "puzzle_orig_cell", "demo_exact")
+                "puzzle_orig_cell", "puzzle_aug_cell", "demo_exact", "demo_cell")
     for q, info in res["questions"].items():
         lines += ["", f"## {q}", ""]
         if q == "arith_trm":
@@ -109,7 +117,10 @@ def render(res: dict[str, Any]) -> str:
         for a, d in info["vs_reference"].items():
             lines.append(f"\nΔ {a} − {info['reference']}: pass@2 {_diff(d['puzzle_pass@2'])}, "
                          f"original exact {_diff(d['example_orig_exact'])}, cell {_diff(d['puzzle_orig_cell'])}, "
-                         f"demo exact {_diff(d['demo_exact'])}")
+                         f"demo exact {_diff(d['demo_exact'])}, demo cell {_diff(d['demo_cell'])}")
+    for split, b in res.get("copy_input_baseline", {}).items():
+        lines += ["", f"Copy-input baseline ({split} split, answer = the test input): exact {b['copy_exact']:.3f}, "
+                      f"per-cell {b['copy_cell']:.3f} on {b['n']} test inputs."]
     if res["per_task"]:
         lines += ["", "## Per-task analysis (reference arm, puzzle-runs pooled over seeds)", "",
                   analysis.markdown(res["per_task"]), "", "![per-task](exp5_per_task.png)"]

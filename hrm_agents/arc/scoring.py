@@ -117,3 +117,11 @@ def demo_accuracy(pred: dict[str, np.ndarray], demos: dict[str, np.ndarray]) -> 
     in the ``original`` split (memorisation), never seen in ``clean``."""
     exact, cell = row_accuracy(pred["tokens"], demos["labels"])
     return {"demo_exact": float(exact.mean()), "demo_cell": float(cell.mean()), "n_demos": int(len(exact))}
+
+
+def copy_input_baseline(test: dict[str, np.ndarray]) -> dict[str, float]:
+    """Exact and per-cell accuracy of answering every original test input with the input grid itself
+    (the floor a model reaches by learning the identity; right wherever the output repeats the input)."""
+    orig = test["copy"] == 0
+    exact, cell = row_accuracy(test["inputs"][orig], test["labels"][orig])
+    return {"copy_exact": float(exact.mean()), "copy_cell": float(cell.mean()), "n": int(orig.sum())}
