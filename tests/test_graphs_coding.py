@@ -10,7 +10,7 @@ from hrm_agents.backends import ScriptedBackend
 from hrm_agents.graphs import prompts
 from hrm_agents.graphs import coding
 from hrm_agents.graphs.coding import (CodeState, build_hier_graph, coder_node, flat_arm, flat_retry_arm, hier_arm,
-                                      parse_plan, run_code_graph)
+                                      parse_plan_and_tests, run_code_graph)
 from hrm_agents.graphs.extract import add_prompt_imports, extract_code, validate_tests
 from hrm_agents.runner import ArmConfig
 from hrm_agents.tasks.schema import PublicTask
@@ -98,7 +98,7 @@ def test_add_prompt_imports_only_adds_missing_lines():
 
 
 def test_validate_and_parse_planner_tests():
-    plan, candidates = parse_plan(PLAN)
+    plan, candidates = parse_plan_and_tests(PLAN)
     assert plan == "1. Take a and b.\n2. Return their sum."
     tests = validate_tests(candidates, "add", known=["assert add(2,2)==4"])
     assert tests.valid == []

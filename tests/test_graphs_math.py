@@ -13,9 +13,11 @@ from hrm_agents.backends import ScriptedBackend
 from hrm_agents.backends.base import GenParams, Message
 from hrm_agents.evaluation.taxonomy import BUDGET_EXHAUSTED, TOOL_MISUSE
 from hrm_agents.graphs import prompts
-from hrm_agents.graphs.math import (CODE_STOP, MATH_ARMS, extract_codelet, flat_arm, flat_tool_arm, hier_arm,
-                                    looks_like_code, parse_plan, parse_verdict, rule_checks)
+from hrm_agents.graphs.extract import extract_codelet, looks_like_code
+from hrm_agents.graphs.math import (CODE_STOP, MATH_ARMS, flat_arm, flat_tool_arm, hier_arm, parse_subgoals,
+                                    parse_verdict)
 from hrm_agents.runner import ArmConfig, run_experiment
+from hrm_agents.tasks.plausibility import rule_checks
 from hrm_agents.tasks.schema import Task
 
 QUESTION = "A box holds 6 rows of 7 eggs. One more egg is added. How many eggs are in the box?"
@@ -75,9 +77,9 @@ def test_rule_checks():
 
 
 def test_parse_plan_and_verdict():
-    assert parse_plan("Plan:\n1. multiply 6 by 7\n2) add 1\n", 3) == ["multiply 6 by 7", "add 1"]
-    assert parse_plan("1. a\n2. b\n3. c\n4. d", 3) == ["a", "b", "d"]
-    assert parse_plan("just compute it", 3) == ["just compute it"]
+    assert parse_subgoals("Plan:\n1. multiply 6 by 7\n2) add 1\n", 3) == ["multiply 6 by 7", "add 1"]
+    assert parse_subgoals("1. a\n2. b\n3. c\n4. d", 3) == ["a", "b", "d"]
+    assert parse_subgoals("just compute it", 3) == ["just compute it"]
     assert parse_verdict("ACCEPT") == (True, "")
     assert parse_verdict("I think: REJECT: the sign is wrong.") == (False, "the sign is wrong.")
     assert parse_verdict("looks fine to me") == (None, "the verifier gave no verdict")

@@ -104,9 +104,8 @@ def test_concurrency_runs_attempts_in_parallel(tmp_path):
             in_flight -= 1
         return RIGHT
 
-    start = time.perf_counter()
     run_dir = run(tmp_path, tasks(8), {"echo": echo_arm}, ScriptedBackend(slow), concurrency=4)
-    assert peak >= 3 and time.perf_counter() - start < 8 * 0.3
+    assert peak >= 3  # attempts overlapped (a wall-clock bound would be flaky on a loaded machine)
     assert len(records(run_dir)) == 8 and all(r.passed for r in records(run_dir))
 
 

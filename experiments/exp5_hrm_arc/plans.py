@@ -86,10 +86,9 @@ class RunSpec:
 
 
 def _arith_config(size: dict[str, Any], arm: str, seed: int, smoke: bool) -> dict[str, Any]:
-    from experiments.exp4_hrm_ablations.plan import PLANS as E4_PLANS  # E4's recipe, shared rather than copied
-    from hrm_agents.hrm.config import to_dict, train_config_from_dict
+    from hrm_agents.hrm.config import load_json, to_dict, train_config_from_dict
 
-    base = json.loads(json.dumps(E4_PLANS["smoke" if smoke else "full"]))
+    base = load_json("e4_smoke" if smoke else "e4_full")  # E4's recipe (hrm_agents/hrm/configs), not a copy
     base.update(steps=size["arith_steps"], seed=seed, final_eval=[])
     if arm == "arith_trm":
         base["model"]["arch"] = "trm"

@@ -112,3 +112,28 @@ class Backend(ABC):
 
     def close(self) -> None:  # pragma: no cover - default no-op
         """Release resources (servers, model weights)."""
+
+
+class BackendWrapper(Backend):
+    """Delegates everything to ``inner``; subclasses override :meth:`_complete`.
+
+    ``name``, ``model`` and ``task_kinds`` are the inner backend's, so records look the same with
+    or without wrappers; other attributes (e.g. ``ScriptedBackend.calls``) are read through.
+    """
+
+    def __init__(self, inner: Backend):
+        super().__init__(inner.model)
+        self.inner = inner
+        self.name = inner.name
+        self.task_kinds = inner.task_kinds
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr == "inner":  # not set yet (e.g. during unpickling)
+            raise AttributeError(attr)
+        return getattr(self.inner, attr)
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
+
+    def close(self) -> None:
+        self.inner.close()

@@ -10,8 +10,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from .base import Backend, Completion, GenParams, Message
-from .wrappers import BackendWrapper
+from .base import Backend, BackendWrapper, Completion, GenParams, Message
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS completions (
     key TEXT PRIMARY KEY, backend TEXT NOT NULL, model TEXT NOT NULL, completion TEXT NOT NULL)"""

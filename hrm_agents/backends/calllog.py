@@ -9,8 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .base import Backend, Completion, GenParams, Message
-from .wrappers import BackendWrapper
+from .base import Backend, BackendWrapper, Completion, GenParams, Message
 
 _WRITE_LOCK = threading.Lock()
 

@@ -88,7 +88,7 @@ def planner_node(backend: Backend, cfg: ArmConfig, *, prompt: ChatPromptTemplate
         messages = prompts.render(prompt, prompt=task.prompt, entry_point=task.entry_point,
                                   replan_section=replan)
         text, step = llm_step(backend, name, messages, gen_params(cfg), state.get("iterations", 0))
-        plan, candidates = parse_plan(text)
+        plan, candidates = parse_plan_and_tests(text)
         tests = validate_tests(candidates, task.entry_point, known=task.visible_tests, limit=max_tests)
         return {"plan": plan, "planner_tests": tests.valid, "feedback": None, "failures_since_plan": 0,
                 "rejected_tests": [{"test": t, "reason": r} for t, r in tests.rejected],
@@ -97,7 +97,7 @@ def planner_node(backend: Backend, cfg: ArmConfig, *, prompt: ChatPromptTemplate
     return planner
 
 
-def parse_plan(text: str) -> tuple[str, list[str]]:
+def parse_plan_and_tests(text: str) -> tuple[str, list[str]]:
     """Split a planner reply into the plan text and candidate tests.
 
     Candidates are every line of the TESTS section (fences and bullets stripped; non-asserts are

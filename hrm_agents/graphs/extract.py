@@ -1,4 +1,5 @@
-"""Pull runnable code out of a model's reply, and validate model-proposed tests.
+"""Pull runnable code out of a model's reply (a solution: :func:`extract_code`; a Program-of-Thought
+codelet: :func:`extract_codelet`), and validate model-proposed tests.
 
 Models wrap code in fenced blocks, add prose, print examples, name the function differently, or
 run out of tokens mid-block. :func:`extract_code` handles these cases and reports *how* it found
@@ -215,3 +216,46 @@ def _parses(source: str) -> bool:
     except SyntaxError:
         return False
     return True
+
+
+# -- Program-of-Thought codelets -------------------------------------------------------------------
+
+def extract_codelet(text: str) -> Extraction:
+    """The Python codelet in a model reply.
+
+    The first fenced Python block (``method="fenced"``; ``"unparsed"`` with the SyntaxError in
+    ``error`` when it does not parse: it still goes to the tool, which reports the error),
+    else the whole reply when it parses as Python and prints (``"bare"``), else ``code=None``.
+    Nothing is executed here.
+    """
+    blocks = python_blocks(text)
+    if blocks:
+        code = textwrap.dedent(blocks[0]).strip("\n") + "\n"
+        error = syntax_error(code)
+        return Extraction(code, "unparsed" if error else "fenced", error)
+    bare = textwrap.dedent(text).strip()
+    if bare and syntax_error(bare) is None and "print(" in bare:
+        return Extraction(bare + "\n", "bare")
+    return Extraction(None, "none", "no Python code block in the reply")
+
+
+def syntax_error(code: str) -> str | None:
+    """``SyntaxError: <msg> (line N)`` when ``code`` does not parse, else None."""
+    try:
+        ast.parse(code)
+    except SyntaxError as e:
+        return f"SyntaxError: {e.msg} (line {e.lineno})"
+    return None
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether any line of ``text`` is a Python statement on its own (not just a name or a
+    constant): tells code that fails to parse (cut off, one typo) from prose sent to the tool."""
+    for line in text.splitlines():
+        try:
+            tree = ast.parse(line.strip())
+        except SyntaxError:
+            continue
+        if any(not (isinstance(n, ast.Expr) and isinstance(n.value, (ast.Name, ast.Constant))) for n in tree.body):
+            return True
+    return False

@@ -19,7 +19,7 @@ prints nothing, prose sent to the tool as code, a required tool call never made)
 ``misuse`` and reported as a ``tool_misuse`` tag.
 
 The hierarchical answer is what the last subgoal's codelet printed. The verifier first runs
-:func:`rule_checks` (a number at all, finite, whole when the question counts, not negative for an
+:func:`~hrm_agents.tasks.plausibility.rule_checks` (a number at all, finite, whole when the question counts, not negative for an
 amount, a percentage not given as a fraction, plausible size); only an answer that passes them goes
 to the model for a verdict. When the budget runs out the last answer found is returned, with
 ``self_check_passed=False``.
@@ -27,11 +27,8 @@ to the model for a verdict. When the budget runs out the last answer found is re
 
 from __future__ import annotations
 
-import ast
-import math
 import operator
 import re
-import textwrap
 from typing import Annotated, Any, Callable, Sequence, TypedDict
 
 from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
@@ -46,23 +43,18 @@ from ..evaluation.records import FailureTag
 from ..evaluation.taxonomy import TOOL_MISUSE
 from ..runner.arm import ArmConfig, ArmOptions, ArmOutcome, with_options
 from ..sandbox import python_tool
-from ..tasks.answers import extract_answer, parse_number
+from ..tasks.answers import extract_answer
+from ..tasks.plausibility import rule_checks
 from ..tasks.schema import PublicTask
 from . import prompts
 from .common import StepsState, compiled, gen_params, llm_step, outcome_from_state, tool_step
-from .extract import Extraction, python_blocks
+from .extract import extract_codelet, looks_like_code, syntax_error
 
 TOOL_ARG = "code"  # the argument of the sandbox python_tool
 CODE_STOP = ("\n```\n\n",)  # end of a code block followed by prose: the codelet is complete
 VERDICT_STOP = ("\n\n",)
 _STEP_LINE = re.compile(r"^\s*(?:\d+\s*[.):]|[-*\u2022]|step\s*\d+\s*[:.)-]?)\s*(\S.*)$", re.IGNORECASE)
 _VERDICT = re.compile(r"\b(ACCEPT|REJECT)\w*\b[\s:.,-]*(.*)", re.IGNORECASE | re.DOTALL)
-_COUNTING = re.compile(r"\bhow many\b|\bnumber of\b", re.IGNORECASE)
-_PERCENT = re.compile(r"\bwhat (?:percent|percentage)\b|\bhow many percent\b|\bin percent\b", re.IGNORECASE)
-_SIGNED = re.compile(r"-\s*\d|\bnegative|\bbelow\b|\bminus\b|\bloss\b|\bdebt\b|\btemperature|\bdecrease|"
-                     r"\bchange\b|\bdifference\b|\bprofit\b", re.IGNORECASE)
-_NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
-PLAUSIBLE_MAX = 1e6  # answers beyond max(PLAUSIBLE_MAX, (largest number in the question) ** 3) are rejected
 
 
 class ToolCall(TypedDict):
@@ -119,33 +111,6 @@ def _params(cfg: ArmConfig, stop: tuple[str, ...]) -> GenParams:
 
 # -- codelets and the tool -------------------------------------------------------------------------
 
-def extract_codelet(text: str) -> Extraction:
-    """The Python codelet in a model reply.
-
-    The first fenced Python block (``method="fenced"``; ``"unparsed"`` with the SyntaxError in
-    ``error`` when it does not parse: it still goes to the tool, which reports the error),
-    else the whole reply when it parses as Python and prints (``"bare"``), else ``code=None``.
-    Nothing is executed here.
-    """
-    blocks = python_blocks(text)
-    if blocks:
-        code = textwrap.dedent(blocks[0]).strip("\n") + "\n"
-        error = _syntax_error(code)
-        return Extraction(code, "unparsed" if error else "fenced", error)
-    bare = textwrap.dedent(text).strip()
-    if bare and _syntax_error(bare) is None and "print(" in bare:
-        return Extraction(bare + "\n", "bare")
-    return Extraction(None, "none", "no Python code block in the reply")
-
-
-def _syntax_error(code: str) -> str | None:
-    try:
-        ast.parse(code)
-    except SyntaxError as e:
-        return f"SyntaxError: {e.msg} (line {e.lineno})"
-    return None
-
-
 def _tool_request(node: str, reply: str, iteration: int, results: list[ToolCall]) -> dict[str, Any]:
     """The state update of a node whose reply should contain a codelet: a tool-call ``AIMessage``
     for the ``ToolNode``, or (no codelet) a ``no_call`` result with ``no_tool_call`` misuse."""
@@ -181,24 +146,11 @@ def _exec_summary(message: ToolMessage) -> tuple[str, str, str | None, float]:
     return result.status, result.stdout, error, result.duration_s
 
 
-def looks_like_code(text: str) -> bool:
-    """Whether any line of ``text`` is a Python statement on its own (not just a name or a
-    constant): tells code that fails to parse (cut off, one typo) from prose sent to the tool."""
-    for line in text.splitlines():
-        try:
-            tree = ast.parse(line.strip())
-        except SyntaxError:
-            continue
-        if any(not (isinstance(n, ast.Expr) and isinstance(n.value, (ast.Name, ast.Constant))) for n in tree.body):
-            return True
-    return False
-
-
 def classify_misuse(code: str, status: str, stdout: str) -> str | None:
     """``non_code`` (the input does not parse and no line of it is code), ``error`` (it crashed,
     did not parse, or hit a limit), ``no_output`` (it ran but printed nothing) or None for a clean
     call."""
-    if _syntax_error(code) is not None and not looks_like_code(code):
+    if syntax_error(code) is not None and not looks_like_code(code):
         return "non_code"
     if status != "ok":
         return "error"
@@ -280,7 +232,7 @@ def tool_answer_node(backend: Backend, cfg: ArmConfig, *,
 
 # -- hierarchical ----------------------------------------------------------------------------------
 
-def parse_plan(text: str, max_subgoals: int) -> list[str]:
+def parse_subgoals(text: str, max_subgoals: int) -> list[str]:
     """Numbered or bulleted lines of a supervisor reply, at most ``max_subgoals`` (the first ones and
     the last, which computes the answer); the whole reply as one subgoal if it has no such lines."""
     steps = [m.group(1).strip() for line in text.splitlines() if (m := _STEP_LINE.match(line))]
@@ -311,7 +263,7 @@ def supervisor_node(backend: Backend, cfg: ArmConfig, *, max_subgoals: int = 3,
         messages = prompts.render(prompt, question=state["task"].prompt, max_subgoals=max_subgoals,
                                   replan_section=replan)
         text, step = llm_step(backend, name, messages, params, iteration)
-        return {"plan": parse_plan(text, max_subgoals), "results": [], "feedback": None,
+        return {"plan": parse_subgoals(text, max_subgoals), "results": [], "feedback": None,
                 "iterations": iteration, "steps": [step]}
 
     return supervisor
@@ -333,35 +285,6 @@ def executor_node(backend: Backend, cfg: ArmConfig, *, prompt: ChatPromptTemplat
         return {"steps": [llm]} | _tool_request(name, text, state["iterations"], results)
 
     return executor
-
-
-def rule_checks(question: str, answer: str | None) -> list[str]:
-    """Problems the rules find with ``answer`` to ``question`` (empty: it passes).
-
-    Checks: there is a number; it is finite; whole when the question asks "how many"/"number of";
-    not negative unless the question allows it (a negative number, loss, change, difference, ...);
-    not a fraction in (0, 1) when a percentage is asked; at most
-    ``max(PLAUSIBLE_MAX, (largest number in the question) ** 3)`` in size.
-    """
-    if answer is None:
-        return ["no answer: the last step printed no number"]
-    value = parse_number(answer)
-    if value is None:
-        return [f"the answer {answer!r} is not a number"]
-    x = float(value)
-    if not math.isfinite(x):
-        return [f"the answer {answer} is not a finite number"]
-    problems = []
-    if _COUNTING.search(question) and not x.is_integer():
-        problems.append(f"the question asks how many, but {answer} is not a whole number")
-    if x < 0 and not _SIGNED.search(question):
-        problems.append(f"the answer {answer} is negative, but the question asks for an amount")
-    if _PERCENT.search(question) and 0 < abs(x) < 1 and not answer.endswith("%"):
-        problems.append(f"the question asks for a percentage, but {answer} looks like a fraction")
-    largest = max((abs(float(n.replace(",", ""))) for n in _NUMBER.findall(question)), default=0.0)
-    if abs(x) > PLAUSIBLE_MAX and abs(x) ** (1 / 3) > largest:
-        problems.append(f"the answer {answer} is implausibly large for the numbers in the question")
-    return problems
 
 
 def parse_verdict(text: str) -> tuple[bool | None, str]:
