@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..backends.base import Backend
+from ..backends.base import Backend, GenParams
 from ..evaluation.records import FailureTag
 from ..tasks.schema import PublicTask
 
@@ -28,8 +28,8 @@ class ArmConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     max_iters: int = Field(default=3, ge=1, description="most attempts (coder / solver calls) an arm may make")
-    temperature: float = 0.0
-    max_tokens: int = Field(default=512, ge=1)
+    temperature: float = GenParams.model_fields["temperature"].default  # a model call's defaults
+    max_tokens: int = Field(default=GenParams.model_fields["max_tokens"].default, ge=1)
     seed: int = 0
     sample: int = 0
     options: dict[str, Any] = Field(default_factory=dict)
