@@ -243,3 +243,12 @@ def test_nodes_assemble_into_a_custom_graph():
     assert nodes(out) == ["write", "check"] and out.self_check_passed is True
     assert [m.role for m in backend.calls[0][0]] == ["user"]
     assert backend.calls[0][0][0].content.startswith("Write add:\nfrom typing import List")
+
+
+@pytest.mark.parametrize("options, max_tokens, planner_cap", [({}, 512, 256), ({}, 128, 128),
+                                                               ({"planner_max_tokens": 64}, 512, 64)])
+def test_planner_reply_is_capped_below_max_tokens(options, max_tokens, planner_cap):
+    backend = role_script([RIGHT])
+    hier_arm(TASK, backend, ArmConfig(max_iters=2, max_tokens=max_tokens, options=options))
+    (planner_params, coder_params) = [params for _, params in backend.calls]
+    assert (planner_params.max_tokens, coder_params.max_tokens) == (planner_cap, max_tokens)

@@ -74,12 +74,16 @@ Node = Callable[[CodeState], dict[str, Any]]
 
 
 def planner_node(backend: Backend, cfg: ArmConfig, *, prompt: ChatPromptTemplate = prompts.PLANNER,
-                 max_tests: int = 4, name: str = "planner") -> Node:
+                 max_tests: int = 4, max_tokens: int | None = None, name: str = "planner") -> Node:
     """Decompose the spec into a short plan and proposed tests (validated; rejects recorded).
 
     On a re-plan the prompt carries the last failure and the previous plan; the coder then starts
-    fresh from the new plan (feedback is cleared).
+    fresh from the new plan (feedback is cleared). ``max_tokens`` caps the reply below
+    ``cfg.max_tokens``.
     """
+    params = gen_params(cfg)
+    if max_tokens is not None:
+        params = params.model_copy(update={"max_tokens": min(max_tokens, params.max_tokens)})
 
     def planner(state: CodeState) -> dict[str, Any]:
         task = state["task"]
@@ -87,7 +91,7 @@ def planner_node(backend: Backend, cfg: ArmConfig, *, prompt: ChatPromptTemplate
             if state.get("feedback") else ""
         messages = prompts.render(prompt, prompt=task.prompt, entry_point=task.entry_point,
                                   replan_section=replan)
-        text, step = llm_step(backend, name, messages, gen_params(cfg), state.get("iterations", 0))
+        text, step = llm_step(backend, name, messages, params, state.get("iterations", 0))
         plan, candidates = parse_plan_and_tests(text)
         tests = validate_tests(candidates, task.entry_point, known=task.visible_tests, limit=max_tests)
         return {"plan": plan, "planner_tests": tests.valid, "feedback": None, "failures_since_plan": 0,
@@ -150,6 +154,9 @@ class HierCodingOptions(CodingOptions):
     """Options of the hierarchical coding arm."""
 
     replan_after: int = Field(2, ge=0, description="failures in a row before re-planning (0: never re-plan)")
+    planner_max_tokens: int = Field(
+        256, ge=1, description="token cap of a planner reply: a plan of at most 5 steps and 4 asserts fits in it, "
+                               "and a greedy repetition loop then costs 256 tokens, not --max_tokens")
 
 
 def tester_node(cfg: ArmConfig, *, name: str = "tester") -> Node:
@@ -246,9 +253,10 @@ def build_hier_graph(backend: Backend, cfg: ArmConfig):
 
     ``cfg.options``: see :class:`HierCodingOptions`.
     """
-    replan_after = HierCodingOptions.of(cfg).replan_after or None
+    options = HierCodingOptions.of(cfg)
+    replan_after = options.replan_after or None
     g = StateGraph(CodeState)
-    g.add_node("planner", planner_node(backend, cfg))
+    g.add_node("planner", planner_node(backend, cfg, max_tokens=options.planner_max_tokens))
     g.add_node("coder", coder_node(backend, cfg))
     g.add_node("tester", tester_node(cfg))
     g.add_edge(START, "planner")
