@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 from hrm_agents.arc import analysis  # noqa: E402
 from hrm_agents.arc.data import (EOS, IDENTITY, PAD, ArcDataError, ArcSpec, Augmentation, augmentations,  # noqa: E402
                                  build_arrays, decode_grid, dihedral, encode_grid, load_puzzles, make_split)
-from hrm_agents.arc.scoring import demo_accuracy, row_accuracy, score, vote  # noqa: E402
+from hrm_agents.arc.scoring import copy_input_baseline, demo_accuracy, row_accuracy, score, vote  # noqa: E402
 from hrm_agents.hrm.config import ConfigError, ModelConfig  # noqa: E402
 from hrm_agents.hrm.model import HRM, act_loss  # noqa: E402
 from hrm_agents.utils.constants import IGNORE_LABEL  # noqa: E402
@@ -143,6 +143,18 @@ def test_row_and_demo_accuracy():
     assert exact.tolist() == [True, False] and cell.tolist() == [1.0, 0.5]
     d = demo_accuracy({"tokens": tokens}, {"labels": labels})
     assert d == {"demo_exact": 0.5, "demo_cell": 0.75, "n_demos": 2}
+
+
+def test_copy_input_baseline_scores_the_identity_answer():
+    grid = np.array([[1, 2], [3, 4]])
+    same = encode_grid(grid, 3).astype(np.int16)
+    other = encode_grid(np.array([[1, 2], [3, 5]]), 3).astype(np.int16)
+    labels = np.stack([same, other])
+    labels[labels == PAD] = IGNORE_LABEL
+    test = {"inputs": np.stack([same, same]).astype(np.int8), "labels": labels, "copy": np.array([0, 0])}
+    assert copy_input_baseline(test) == {"copy_exact": 0.5, "copy_cell": 0.875, "n": 2}
+    test["copy"] = np.array([0, 1])  # augmented copies are not counted
+    assert copy_input_baseline(test)["n"] == 1
 
 
 def test_per_task_features_and_table(small):
