@@ -94,3 +94,29 @@ def test_lm_configs_validate_and_round_trip(tmp_path):
     assert isinstance(loaded, CausalLM) and meta == {"kind": "lm"}
     x = torch.randint(2, 40, (1, 6))
     torch.testing.assert_close(loaded.logits(x), m.logits(x))
+
+
+def test_code_lm_checkpoint_serves_as_a_chat_model(tmp_path):
+    """A tiny HRM-LM checkpoint with its tokenizer answers through make_backend("hrm") like an LLM."""
+    pytest.importorskip("tokenizers")
+    from hrm_agents.backends import GenParams, make_backend
+    from hrm_agents.hrm.code_data import train_tokenizer
+
+    tok = train_tokenizer(["def add(a, b):\n    return a + b\n", '"""\nAdd two numbers.\n"""\n'] * 20, 300)
+    cfg = ModelConfig(vocab_size=tok.get_vocab_size(), seq_len=32, arch="hrm_lm", hidden_size=32, num_heads=4,
+                      expansion=2.0, H_layers=1, L_layers=1, halt_mode="fixed", halt_max_steps=2)
+    torch.manual_seed(0)
+    save_model(CausalLM(cfg), tmp_path / "ck", meta={"kind": "code_lm"})
+    tok.save(str(tmp_path / "ck" / "tokenizer.json"))
+    backend = make_backend("hrm", model=str(tmp_path / "ck"))
+    out = backend.complete([{"role": "user", "content": "Write a function add(a, b)."}],
+                           GenParams(max_tokens=6, n=3, temperature=0.8, seed=1))
+    assert len(out.texts) == 3 and all(t.startswith("```python\n") and t.endswith("\n```") for t in out.texts)
+    assert 0 < out.completion_tokens <= 18 and out.finish_reason in ("stop", "length")
+    again = backend.complete([{"role": "user", "content": "Write a function add(a, b)."}],
+                             GenParams(max_tokens=6, n=3, temperature=0.8, seed=1))
+    assert again.texts == out.texts  # seeded
+    assert backend.describe()["arch"] == "hrm_lm"
+    (tmp_path / "ck" / "tokenizer.json").unlink()
+    with pytest.raises(Exception, match="tokenizer.json"):
+        make_backend("hrm", model=str(tmp_path / "ck"))

@@ -20,16 +20,25 @@ TREATMENT, BASELINE = "hrm_lm", "gpt2"
 
 
 def _training(folder: Path, arm: str) -> dict[str, Any]:
-    """The arm's summary line from ``<arm>.metrics.jsonl`` (empty if it never finished)."""
+    """The arm's training record from ``<arm>.metrics.jsonl``: parameters, pretraining, fine-tuning,
+    generation (each from its own event, so an arm that crashed while sampling still has its training)
+    and ``stable`` = both training phases finished with finite losses (and pretraining loss fell)."""
     path = folder / f"{arm}.metrics.jsonl"
     recs = read_jsonl(path) if path.is_file() else []
-    return next((r for r in reversed(recs) if r.get("event") == "summary"), {})
+    ev = {r.get("event"): r for r in recs}
+    strip = lambda r: {k: v for k, v in (r or {}).items() if k not in ("arm", "t", "event")} or None  # noqa: E731
+    pre, ft = strip(ev.get("pretrain_done")), strip(ev.get("finetune_done"))
+    return {"n_params": (ev.get("start") or {}).get("n_params"), "pretrain": pre, "finetune": ft,
+            "generate": (ev.get("summary") or {}).get("generate"),
+            "generation_finished": "summary" in ev,
+            "stable": bool(pre and ft and pre.get("stable") and ft.get("stable"))}
 
 
 def evaluate(completions: Path, mbpp: Path, out: Path, *, bench_path: Path | None = None, workers: int = 2,
              n_resamples: int = 10_000) -> dict[str, Any]:
     """Score every arm's completions in the sandbox; write ``<arm>.scored.jsonl``, ``stats.json`` and
-    ``report.md`` into ``out``; returns the stats."""
+    ``report.md`` into ``out``; returns the stats. An existing ``<arm>.scored.jsonl`` for exactly these
+    completions is reused (re-rendering with a new ``--bench`` does not re-run the sandbox)."""
     out.mkdir(parents=True, exist_ok=True)
     rows = {r["task_id"]: r for r in mbpp_rows(mbpp, MBPP_TEST_IDS)}
     metrics, training, wall = {}, {}, {}
@@ -39,9 +48,14 @@ def evaluate(completions: Path, mbpp: Path, out: Path, *, bench_path: Path | Non
             print(f"  {arm}: no completions at {path}; left out")
             continue
         t0 = time.time()
-        print(f"scoring {arm} ({path})", flush=True)
-        scored = score_completions(read_jsonl(path), rows, workers=workers)
-        (out / f"{arm}.scored.jsonl").write_text("".join(json.dumps(r) + "\n" for r in scored))
+        comps = read_jsonl(path)
+        cached = out / f"{arm}.scored.jsonl"
+        scored = read_jsonl(cached) if cached.is_file() else []
+        if [(r["task_id"], r["kind"], r["index"], r["text"]) for r in scored] != \
+                [(r["task_id"], r["kind"], r["index"], r["text"]) for r in comps if r["task_id"] in rows]:
+            print(f"scoring {arm} ({path})", flush=True)
+            scored = score_completions(comps, rows, workers=workers)
+            write_text_atomic(cached, "".join(json.dumps(r) + "\n" for r in scored))
         metrics[arm] = arm_metrics(scored)
         training[arm] = _training(completions, arm)
         wall[arm] = round(time.time() - t0, 1)
@@ -51,8 +65,7 @@ def evaluate(completions: Path, mbpp: Path, out: Path, *, bench_path: Path | Non
     stable = all(training[a].get("stable", False) for a in (TREATMENT, BASELINE))
     stats = study_stats(metrics, treatment=TREATMENT, baseline=BASELINE, stable=stable, bench=bench,
                         n_resamples=n_resamples, extra_baselines=[a for a in metrics if a not in (TREATMENT, BASELINE)])
-    stats["training"] = {a: {k: t.get(k) for k in ("n_params", "pretrain", "finetune", "generate", "stable")}
-                         for a, t in training.items()}
+    stats["training"] = training
     stats["scoring_wall_s"] = wall
     data = completions / "data.json"
     stats["data"] = json.loads(data.read_text()) if data.is_file() else None
@@ -66,6 +79,10 @@ def _ratio(a: Any, b: Any) -> str:
     return fmt.num(a / b, 2) + "x" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else fmt.MISSING
 
 
+def _sampled(m: Mapping[str, Any]) -> str:
+    return f"{m['n_tasks_sampled']} tasks x {m['n_samples']}" if m["n_samples"] else "no samples"
+
+
 def render(stats: Mapping[str, Any]) -> str:
     """The study's table (metric, HRM, GPT-2 arch, delta, 95% CI, p, verdict) and the arms' details."""
     arms, cmp = stats["arms"], stats["comparisons"][f"{TREATMENT}_vs_{BASELINE}"]
@@ -75,8 +92,8 @@ def render(stats: Mapping[str, Any]) -> str:
              "|---|---|---|---|---|---|---|",
              f"| pass@1 (greedy, n={h['n_tasks_greedy']}) | {fmt.num(h['pass1'])} | {fmt.num(g['pass1'])} | "
              f"{fmt.num(cmp['delta'], sign=True)} | {fmt.ci(cmp['ci95'])} | {fmt.p_value(cmp['p_value'])} | **{v['label']}** |",
-             f"| pass@{h['pass_k']} (n={h['n_samples']}, T=0.8, {h['n_tasks_sampled']} tasks) | {fmt.num(h['pass10'])} | {fmt.num(g['pass10'])} | "
-             f"{fmt.num(h['pass10'] - g['pass10'], sign=True)} | | | |"]
+             f"| pass@10 (n=10, T=0.8; HRM {_sampled(h)}, GPT-2 {_sampled(g)}) | {fmt.num(h['pass10'])} | "
+             f"{fmt.num(g['pass10'])} | {fmt.num(h['pass10'] - g['pass10'], sign=True)} | | | |"]
     bench = stats.get("bench") or {}
     if bench:
         bh, bg = bench["arms"][TREATMENT], bench["arms"][BASELINE]
@@ -121,7 +138,7 @@ def reference(mbpp: Path, out: Path, *, n_tasks: int = 100, model: str | None = 
     out.mkdir(parents=True, exist_ok=True)
     rows = mbpp_rows(mbpp, MBPP_TEST_IDS)
     picked = sorted(random.Random(seed).sample(rows, min(n_tasks, len(rows))), key=lambda r: r["task_id"])
-    backend = make_backend("llamacpp", model=model or "smollm2-135m")
+    backend = make_backend("llamacpp", model=model or "smollm2-135m", n_threads=1)
     path = out / "reference.jsonl"
     done = {r["task_id"]: r for r in read_jsonl(path)} if path.is_file() else {}
     t0 = time.time()

@@ -29,7 +29,6 @@ from typing import Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
 
 from experiments.exp6_hrm_codegen.pipeline import ARMS, PLANS, prepare, run_arm  # noqa: E402
-from experiments.exp6_hrm_codegen.report import evaluate, reference  # noqa: E402
 from hrm_agents.utils.flags import FlagParser  # noqa: E402
 
 MBPP = Path(__file__).resolve().parents[3] / "shared" / "data" / "mbpp.jsonl"
@@ -60,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: MBPP file {args.mbpp} not found (--mbpp)", file=sys.stderr)
         return 2
     data_dir = args.data_dir or args.out / "data"
-    try:
+    try:  # the GPU machine has no sandbox dependencies: the evaluation side is imported only where used
+        if args.plan in ("eval", "reference", "smoke"):
+            from experiments.exp6_hrm_codegen.report import evaluate, reference
         if args.plan == "eval":
             if args.completions is None:
                 p.error("--plan eval needs --completions")

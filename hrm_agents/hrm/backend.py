@@ -5,6 +5,11 @@ It reads the chat messages, finds a generated curriculum question in them
 (:func:`hrm_agents.curriculum.programs.parse_question`), encodes its canonical form and answers
 with one non-autoregressive forward pass per ACT segment. Anything it cannot read comes back as a
 completion with ``finish_reason="unsupported"`` and empty text, never an exception.
+
+A code-LM checkpoint (``meta.kind == "code_lm"``: a causal HRM-LM or plain LM trained by E6, with
+its ``tokenizer.json``) is served as a chat model instead: the last user message goes into the
+training prompt layout (:func:`hrm_agents.hrm.code_data.mbpp_prompt`) and the sampled code comes back
+in a fenced ``python`` block, so it can stand in for the LLM of E1's flat arm.
 """
 
 from __future__ import annotations
@@ -50,7 +55,14 @@ class HRMBackend(Backend):
             self._model, meta = load_model(path, device)
         except Exception as e:  # corrupt file, wrong keys/shapes
             raise BackendError(f"cannot load HRM checkpoint {path}: {type(e).__name__}: {e}") from None
-        if meta.get("vocab") != list(VOCAB):
+        self._tok = None
+        if meta.get("kind") == "code_lm":
+            from .code_data import load_tokenizer
+
+            if not (path / "tokenizer.json").is_file():
+                raise BackendError(f"code-LM checkpoint {path} has no tokenizer.json")
+            self._tok = load_tokenizer(path / "tokenizer.json")
+        elif meta.get("vocab") != list(VOCAB):
             raise BackendError(f"HRM checkpoint {path} was trained with a different curriculum vocabulary")
         super().__init__(str(path))
         self._torch = torch
@@ -70,7 +82,25 @@ class HRMBackend(Backend):
         return [{"answer": decode_answer(tokens[i], rows[i]), "act_steps": int(steps[i]),
                  "q_halt_prob": float(q[i])} for i in range(len(rows))]
 
+    def _complete_code(self, messages: list[Message], params: GenParams) -> Completion:
+        """Sample ``params.n`` code completions of the last user message (code-LM checkpoints)."""
+        from .code_data import EOS_ID, mbpp_prompt
+
+        t0 = time.perf_counter()
+        user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        ids = self._tok.encode(mbpp_prompt(user)).ids
+        gen = self._torch.Generator(device=self._device).manual_seed(params.seed or 0)
+        outs = self._model.generate([ids] * params.n, params.max_tokens + 1, eos_id=EOS_ID,
+                                    temperature=params.temperature, generator=gen)
+        texts = [f"```python\n{self._tok.decode(o[:params.max_tokens])}\n```" for o in outs]
+        return Completion(text=texts[0], texts=texts, prompt_tokens=len(ids),
+                          completion_tokens=sum(min(len(o), params.max_tokens) for o in outs),
+                          latency_s=time.perf_counter() - t0, model=self.model, backend=self.name,
+                          finish_reason="length" if len(outs[0]) > params.max_tokens else "stop")
+
     def _complete(self, messages: list[Message], params: GenParams) -> Completion:
+        if self._tok is not None:
+            return self._complete_code(messages, params)
         t0 = time.perf_counter()
         task = None
         for m in reversed(messages):  # the latest message holding a question wins
@@ -99,6 +129,9 @@ class HRMBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         """Backend, checkpoint path, parameter count and halting used."""
+        if self._tok is not None:
+            return {"backend": self.name, "model": self.model, "kind": "code_lm", "arch": self._model.config.arch,
+                    "segments": self._model.segments}
         return {"backend": self.name, "model": self.model, "n_params": self.meta.get("n_params"),
                 "halt_mode": self.halt_mode or self._model.config.halt_mode,
                 "max_steps": self.max_steps or self._model.config.halt_max_steps}
