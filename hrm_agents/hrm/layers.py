@@ -60,10 +60,12 @@ class KVCache:
 
     The attention calls of one forward pass happen in a fixed order (levels, cycles, layers), so
     call ``i`` of every step appends to slot ``i``; :meth:`begin` starts a new step. Exact for any
-    causal stack, however often a layer is re-applied. Buffers grow by doubling (no copy per token).
+    causal stack, however often a layer is re-applied. Buffers are allocated for ``capacity``
+    positions (and grow by doubling past it), so no token copies the cache.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = 0) -> None:
+        self.capacity = capacity  # positions to allocate at once (e.g. prompt + new tokens)
         self.slots: list[list[torch.Tensor]] = []  # [keys buffer, values buffer] per call
         self.length = 0  # positions cached (after the last complete step)
         self._i = 0
@@ -80,8 +82,9 @@ class KVCache:
         if self._i == len(self.slots):
             self.slots.append([k.new_empty(*k.shape[:2], 0, k.shape[3]), v.new_empty(*v.shape[:2], 0, v.shape[3])])
         slot = self.slots[self._i]
-        if slot[0].shape[2] < end:  # grow to twice what is needed
-            grow = lambda t: torch.cat((t, t.new_empty(*t.shape[:2], 2 * end - t.shape[2], t.shape[3])), 2)
+        if slot[0].shape[2] < end:  # grow to the capacity, or to twice what is needed beyond it
+            size = self.capacity if end <= self.capacity else 2 * end
+            grow = lambda t: torch.cat((t, t.new_empty(*t.shape[:2], size - t.shape[2], t.shape[3])), 2)  # noqa: E731
             slot[0], slot[1] = grow(slot[0]), grow(slot[1])
         slot[0][:, :, self.length:end] = k
         slot[1][:, :, self.length:end] = v

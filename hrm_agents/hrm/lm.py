@@ -114,7 +114,7 @@ class CausalLM(nn.Module):
         causal = torch.ones(width, width, dtype=torch.bool, device=dev).tril()
         eye = torch.eye(width, dtype=torch.bool, device=dev)
         mask = causal & (valid[:, None, None, :] | eye)  # a pad query sees itself only
-        cache = KVCache()
+        cache = KVCache(width + max_new_tokens)
         logits = self._step(rows, 0, mask, cache)
         out = torch.empty(len(prompts), 0, dtype=torch.long, device=dev)
         done = torch.zeros(len(prompts), dtype=torch.bool, device=dev)

@@ -185,6 +185,8 @@ def generate_mbpp(model: CausalLM, tok: Any, rows: Sequence[dict[str, Any]], out
     what was done. Stops before a batch that would start past ``deadline``."""
     device = model.embed.weight.device
     model.eval()
+    if device.type == "cuda":  # hand back the training phase's cached blocks before the KV caches grow
+        torch.cuda.empty_cache()
     prompts = {r["task_id"]: tok.encode(mbpp_prompt(r["text"], r["test_list"])).ids for r in rows}
     by_len = sorted(prompts, key=lambda t: len(prompts[t]))
     greedy = [(t, "greedy", 0) for t in by_len]
