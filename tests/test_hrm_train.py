@@ -21,6 +21,7 @@ from hrm_agents.hrm.model import load_model  # noqa: E402
 
 TINY = Path(train_mod.__file__).parent / "configs" / "tiny.json"
 REPO = Path(__file__).resolve().parents[1]
+REFERENCE = json.loads((REPO / "tests" / "data" / "hrm_tiny_reference.json").read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -39,9 +40,11 @@ def events(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_tiny_cpu_run_beats_chance(tmp_path):
-    """The CI config (800 steps, about 30 s on 2 cores) must clearly beat the majority baselines."""
+def test_tiny_cpu_run_beats_chance_and_reproduces(tmp_path):
+    """The CI config (800 steps, about 30 s on 2 cores) must clearly beat the majority baselines and
+    reproduce its recorded run (tests/data/hrm_tiny_reference.json) within the stated tolerances."""
     cfg = tiny()
+    assert cfg.seed == REFERENCE["seed"]
     final = train_mod.train(cfg, tmp_path, progress=False)
     res = final["results"][0]["test_id"]
     test = eval_splits(DataSpec(n_test_per_k=cfg.n_test_per_k))["test_id"]
@@ -60,6 +63,11 @@ def test_tiny_cpu_run_beats_chance(tmp_path):
         assert key in train_lines[-1]
     assert {e["event"] for e in ev} >= {"start", "train", "eval", "final"}
     assert (tmp_path / "export" / "model.safetensors").exists() and (tmp_path / "eval.json").exists()
+    tol = REFERENCE["tolerance"]
+    recorded = np.mean([REFERENCE["test_id_exact"][str(k)] for k in (2, 3, 4)])
+    assert abs(exact - recorded) <= tol["mean_exact_k2_4"], (exact, recorded)
+    assert abs(train_lines[-1]["loss"] - REFERENCE["final_train_loss"]) <= tol["final_train_loss"], \
+        (train_lines[-1]["loss"], REFERENCE["final_train_loss"])
 
 
 def test_resume_continues_from_the_checkpoint(tmp_path):
