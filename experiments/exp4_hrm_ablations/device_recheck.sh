@@ -2,6 +2,10 @@
 # Issue 18 (and 17's 1-GPU fallback) on the GPU machine: one H200, torch preinstalled, no network.
 # Device tool: command `bash experiments/exp4_hrm_ablations/device_recheck.sh`, carry [".cache/rc"], where
 # .cache/rc/whl holds pydantic's wheels and .cache/rc/data the generated data (data-<hash>.npz, compressed):
+#   python experiments/exp4_hrm_ablations/recheck.py data --plan full     # .cache/rc/data (~3 min on 2 cores)
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_17_x86_64 -d .cache/rc/whl pydantic==2.13.4 pydantic_core==2.46.4 \
+#     annotated_types==0.7.0 typing_inspection==0.4.2
 #   python experiments/exp4_hrm_ablations/recheck.py plan --plan full     # what runs, in priority order
 # Budget: the scheduler stops every run at DEADLINE s (default 295) after its start; a hard timeout at
 # DEADLINE + 25 s still leaves time to pack. $OUT gets 3 files: recheck.log, gpu_util.txt and recheck.tgz (scheduler

@@ -355,6 +355,27 @@ def run_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def data_main(args: argparse.Namespace) -> int:
+    """Generate the data every job of the plan needs and write it compressed (data-<hash>.npz) into
+    ``--out``, to travel with the device command (``--data``) instead of being generated there."""
+    import tempfile
+
+    import numpy as np
+
+    from hrm_agents.hrm.data import DataSpec, load_data
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    specs = {astuple(DataSpec.of(j.config)): DataSpec.of(j.config) for g in build_jobs(args.plan) for j in g}
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in specs.values():
+            load_data(spec, workers=os.cpu_count() or 1, cache_dir=tmp)
+        for f in Path(tmp).glob("data-*.npz"):
+            with np.load(f) as z:
+                np.savez_compressed(args.out / f.name, **{k: z[k] for k in z.files})
+            print(f"wrote {args.out / f.name}")
+    return 0
+
+
 def plan_main(args: argparse.Namespace) -> int:
     groups = build_jobs(args.plan, args.groups)
     total = 0.0
@@ -392,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
                          "the first at once and the others when they fit)")
     pj = sub.add_parser("job", help="(internal) train and score one job")
     pj.add_argument("spec")
+    pd = sub.add_parser("data", help="generate the plan's data, compressed, to carry to the device")
+    pd.add_argument("--plan", choices=list(SETTINGS), default="full")
+    pd.add_argument("--out", type=Path, default=REPO / ".cache" / "rc" / "data")
     pt = sub.add_parser("throughput", help="median samples/s of training runs (their metrics.jsonl)")
     pt.add_argument("run_dirs", type=Path, nargs="+")
     ps = sub.add_parser("summary", help="pool the finished runs with the committed E4 results")
@@ -404,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_main(args)
     if args.cmd == "job":
         return job_main(args.spec)
+    if args.cmd == "data":
+        return data_main(args)
     from experiments.exp4_hrm_ablations.recheck_report import summary_main, throughput
     if args.cmd == "throughput":
         for d in args.run_dirs:
