@@ -1,0 +1,77 @@
+"""Issue 18's re-check (experiments/exp4_hrm_ablations/recheck.py): its runs pool with the committed
+ones only if their configs are the same, the curve readers find the right steps, and the summary
+pools, ranks and compares as claimed. No training here (the scheduler ran on CPU and on the GPU)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from experiments.exp4_hrm_ablations import recheck, recheck_report  # noqa: E402
+from experiments.exp4_hrm_ablations.plan import make_plan  # noqa: E402
+from hrm_agents.evaluation.stats import welch_interval  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "hrm_agents" / "hrm" / "checkpoints" / "default" / "config.json"
+
+
+def test_recipe_jobs_are_the_shipped_recipe_and_e4_jobs_are_e4s_configs():
+    shipped = json.loads(SHIPPED.read_text())["meta"]["train_config"]
+    groups = recheck.build_jobs("full")
+    jobs = [j for g in groups for j in g]
+    recipe = [j for j in jobs if j.folder == "recipe"]
+    assert [j.seed for j in recipe] == [1, 2, 3, 4]
+    for j in recipe:  # only the step count, the seed, the trainer's own final eval and data workers differ
+        diff = {k for k in shipped if shipped[k] != j.config[k]}
+        assert diff <= {"steps", "seed", "final_eval", "data_workers"}, diff
+        assert j.config["steps"] == json.loads(SHIPPED.read_text())["meta"]["steps"] == 4841
+    for j in jobs:
+        if j.folder.startswith("e4_"):
+            steps = int(j.folder.removeprefix("e4_"))
+            _, runs = make_plan("full", [j.seed], None, steps)
+            assert j.config == next(r.config for r in runs if r.arm == j.arm), j.name
+    assert groups[0][0].folder == "recipe" and not groups[0][0].droppable
+    assert any(j.launcher and "--nproc_per_node" in j.launcher for j in groups[0])
+
+
+def test_groups_option_selects_and_starts_the_named_groups_together():
+    groups = recheck.build_jobs("full", ["e4_halting", "e4_cycles"])
+    assert len(groups) == 1
+    assert {j.arm for j in groups[0]} == {"base", "halt_random", "cycles_4x1"}
+    with pytest.raises(SystemExit, match="unknown group"):
+        recheck.build_jobs("full", ["nope"])
+
+
+def _events(evals):
+    return [{"event": "eval", "step": s, "elapsed_s": s / 10,
+             "val": {"2": {"exact": a}, "3": {"exact": a}, "4": {"exact": b}},
+             "heldout": {"5": {"exact": k5}, "6": {"exact": k6}}} for s, a, b, k5, k6 in evals]
+
+
+def test_time_to_99_needs_every_training_k_and_k5_selection_ignores_k6():
+    curve = recheck_report.eval_curve(_events([(500, 0.995, 0.98, 0.5, 0.9), (1000, 0.999, 0.991, 0.9, 0.6),
+                                               (1500, 1.0, 1.0, 0.9, 0.7), (2000, 1.0, 1.0, 0.8, 0.95)]))
+    assert recheck_report.time_to(curve) == {"step": 1000, "elapsed_s": 100.0}
+    sel = recheck_report.select_on_k5(curve)
+    assert (sel["step"], sel["k6"], sel["final_k6"]) == (1500, 0.7, 0.95)  # latest of the tied best k = 5
+
+
+def test_summary_ranks_the_shipped_file_and_pools_with_welch(tmp_path):
+    prior = {"recipe": [{"run_id": "other", "seed": 9, "source": "test", "steps": 4841,
+                         "exact_by_k": {"2": 1.0, "3": 1.0, "4": 1.0, "5": 0.99, "6": 0.99}}],
+             "e4": [{"steps": 1800, "arm": a, "seed": 9, "id_exact": 0.5, "heldout_exact": 0.5, "source": "test"}
+                    for a in ("base", "transformer", "transformer_deep")]}
+    rc = recheck_report.recipe_section(tmp_path, prior)
+    assert rc["shipped_rank_k6"] == [2, 2] and rc["new"] is None
+    e4 = recheck_report.e4_section(tmp_path, prior)
+    deep = e4["transformer_deep_vs_base_1800"]
+    committed = json.loads(recheck_report.E4_RESULTS[1800].read_text())["runs"]
+    a = [r["heldout_exact"] for r in committed if r["arm"] == "transformer_deep"] + [0.5]
+    b = [r["heldout_exact"] for r in committed if r["arm"] == "base"] + [0.5]
+    assert deep["transformer_deep"]["seeds"] == [0, 1, 2, 9]
+    assert deep["diff_heldout_exact"]["diff"] == pytest.approx(welch_interval(a, b)[0])
+    assert deep["diff_heldout_exact"]["ci95"] == pytest.approx(list(welch_interval(a, b)[1:]))
