@@ -56,7 +56,24 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="output folder (default: <parent of run_a>/compare-<a>-vs-<b>)")
     c.add_argument("--resamples", type=int, default=10_000)
     c.add_argument("--seed", type=int, default=0)
+
+    d = sub.add_parser("dashboard", help="local web dashboard over the runs under a folder (follows running runs)")
+    d.add_argument("runs_dir", help="folder with run directories, e.g. runs")
+    d.add_argument("--port", type=int, default=8050, help="port on 127.0.0.1 (default 8050)")
+    d.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    d.add_argument("--refresh_s", type=float, default=2.0, help="seconds between page updates (default 2)")
     return p
+
+
+def _dashboard(args: argparse.Namespace) -> None:
+    if not Path(args.runs_dir).is_dir():
+        raise RunDirError(f"{args.runs_dir}: no such folder")
+    try:
+        from .dashboard.app import serve
+    except ImportError as e:
+        raise RunDirError(f"the dashboard needs {e.name}: pip install -e .[dashboard]") from None
+    print(f"dashboard on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
+    serve(args.runs_dir, port=args.port, host=args.host, refresh_s=args.refresh_s)
 
 
 def _rule_overrides(args: argparse.Namespace) -> dict[str, float]:
@@ -108,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _tag(args, console)
         elif args.command == "models":
             _models(console)
+        elif args.command == "dashboard":
+            _dashboard(args)
         elif args.command == "report" and len(args.run_dirs) == 1 and is_ablation_dir(args.run_dirs[0]):
             path = ablation_report(args.run_dirs[0], args.out, make_plots=not args.no_plots)
             console.print(f"wrote {path} and {Path(args.run_dirs[0]) / 'results.json'}")

@@ -187,7 +187,7 @@ def analyze(runs: Sequence[RunData], *, rule: VerdictRule | Mapping[str, float] 
             "treatment": arm, "baseline": base, "n_tasks": cmp.n_tasks, "n_pairs": cmp.n_pairs,
             "discordant": {f"only_{arm}": cmp.only_treatment, f"only_{base}": cmp.only_baseline},
             "pass_at_1": cmp.pass_at_1(), "token_ratio": token_ratio, "latency_ratio": latency_ratio,
-            "verdict": v.verdict, "reasons": v.reasons}
+            "verdict": v.verdict, "inconclusive": v.inconclusive, "label": v.label, "reasons": v.reasons}
     out: dict[str, Any] = {
         "experiment": ", ".join(dict.fromkeys(str(r.config.get("experiment", r.path.parent.name)) for r in runs)),
         "partial": any(r.partial for r in runs),
@@ -232,7 +232,7 @@ def tables(stats: dict[str, Any]) -> list[Table]:
                            f"{fmt.num(p[c['treatment']])} / {fmt.num(p[c['baseline']])}", fmt.num(p["delta"]),
                            fmt.ci(p["ci95"]),
                            f"{fmt.p_value(p['p_value'])} / {fmt.p_value(p['mcnemar_p'])}",
-                           f"{fmt.num(c['token_ratio'], 2)} / {fmt.num(c['latency_ratio'], 2)}", c["verdict"]]
+                           f"{fmt.num(c['token_ratio'], 2)} / {fmt.num(c['latency_ratio'], 2)}", c.get("label", c["verdict"])]
                           for c in stats["comparisons"].values() for p in [c["pass_at_1"]]]))
     tags = list(dict.fromkeys(t for s in arms.values() for t in s["failure_tags"]))
     if tags:
@@ -279,11 +279,12 @@ def render_markdown(stats: dict[str, Any], figures: Sequence[Path] = (), figure_
                                                                ("latency", "max_latency_ratio")) if r[key] is not None]
     banner = _banner(stats)
     parts = [f"# Report: {stats['experiment']}", ""] + (banner + [""] if banner else [])
-    parts += [f"**Verdict {c['treatment']} vs {c['baseline']}: {c['verdict']}** — " + "; ".join(c["reasons"]) + "\n"
+    parts += [f"**Verdict {c['treatment']} vs {c['baseline']}: {c.get('label', c['verdict'])}** — " + "; ".join(c["reasons"]) + "\n"
               for c in stats["comparisons"].values()]
     parts += [f"Verdict rule: SUCCESS if Δpass@1 ≥ {r['target_delta']}, CI low > 0, p < {r['alpha']}"
               + "".join(f", {e}" for e in efficiency) + "; PARTIAL if the accuracy target holds without "
-              "significance (or efficiency), or the efficiency targets hold with Δ ≥ 0; FAILURE otherwise. "
+              "significance (or efficiency), or the efficiency targets hold with Δ ≥ 0; FAILURE otherwise; "
+              f"INCONCLUSIVE is added wherever p ≥ {r['alpha']}. "
               f"Paired bootstrap over tasks: {stats['n_resamples']} resamples, seed {stats['seed']}."]
     for t in tables(stats):
         parts += ["", t.markdown()]

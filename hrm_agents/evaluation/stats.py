@@ -19,6 +19,7 @@ import numpy as np
 from scipy import stats
 
 SUCCESS, PARTIAL, FAILURE = "SUCCESS", "PARTIAL", "FAILURE"
+INCONCLUSIVE = "INCONCLUSIVE"  # added to any verdict whose p-value is not below alpha
 
 # task id -> attempt key (e.g. (seed, sample)) -> passed
 Outcomes = Mapping[str, Mapping[Hashable, bool]]
@@ -178,10 +179,20 @@ class VerdictRule:
 
 @dataclass
 class Verdict:
-    """Outcome of :func:`verdict` with the reason for every criterion."""
+    """Outcome of :func:`verdict` with the reason for every criterion.
+
+    ``inconclusive`` is true when the bootstrap p-value is not below ``alpha`` (or undefined): the
+    data cannot tell the arms apart, whatever the verdict; :attr:`label` then shows it.
+    """
 
     verdict: str
     reasons: list[str] = field(default_factory=list)
+    inconclusive: bool = False
+
+    @property
+    def label(self) -> str:
+        """The verdict as shown: e.g. ``PARTIAL (INCONCLUSIVE)`` when p >= alpha."""
+        return f"{self.verdict} ({INCONCLUSIVE})" if self.inconclusive else self.verdict
 
 
 def verdict(cmp: Comparison, rule: VerdictRule = VerdictRule(), *, token_ratio: float | None = None,
@@ -193,6 +204,9 @@ def verdict(cmp: Comparison, rule: VerdictRule = VerdictRule(), *, token_ratio: 
     * PARTIAL: not SUCCESS, but the accuracy target holds (delta >= target), or efficiency targets
       are given, all met, and delta >= 0 (at least as accurate, at the stated cost).
     * FAILURE: otherwise (also when there are no paired tasks).
+
+    Any of them is also marked INCONCLUSIVE (``Verdict.inconclusive``) when p >= alpha or p is
+    undefined.
     """
     reasons: list[str] = []
     acc_ok = bool(cmp.delta >= rule.target_delta)  # False for NaN
@@ -209,11 +223,12 @@ def verdict(cmp: Comparison, rule: VerdictRule = VerdictRule(), *, token_ratio: 
         eff_ok &= ok
         reasons.append(f"{name} ratio {ratio if ratio is None else round(ratio, 3)} "
                        f"{'<=' if ok else 'exceeds'} max {limit}")
+    inconclusive = not bool(cmp.p_value < rule.alpha)  # True for NaN
     if acc_ok and sig and eff_ok:
-        return Verdict(SUCCESS, reasons)
+        return Verdict(SUCCESS, reasons, inconclusive)
     if acc_ok or (eff_checks and eff_ok and cmp.delta >= 0):
-        return Verdict(PARTIAL, reasons)
-    return Verdict(FAILURE, reasons)
+        return Verdict(PARTIAL, reasons, inconclusive)
+    return Verdict(FAILURE, reasons, inconclusive)
 
 
 # -- across independent training seeds (one number per seed; Student-t, since seeds are few) --
