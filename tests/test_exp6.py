@@ -113,3 +113,29 @@ def test_smoke_plan_end_to_end(tmp_path):
     assert stats["verdict"]["verdict"] in ("SUCCESS", "PARTIAL", "FAILURE")
     assert stats["data"]["corpus"]["files_kept"] > 0 and stats["n_resamples"] == 10_000
     assert "| pass@1 (greedy, n=3) |" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.skipif(not MBPP.is_file(), reason="../shared/data/mbpp.jsonl not present")
+def test_a_code_lm_checkpoint_runs_as_e1_flat_arm(tmp_path):
+    """The trained-model path of E6 plugs into E1: a tiny HRM-LM checkpoint as the flat coder."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("tokenizers")
+    from hrm_agents.hrm.code_data import train_tokenizer
+    from hrm_agents.hrm.config import ModelConfig
+    from hrm_agents.hrm.lm import CausalLM
+    from hrm_agents.hrm.model import save_model
+    from tests.experiment_cli import experiment_main
+
+    tok = train_tokenizer(["def add(a, b):\n    return a + b\n"] * 20, 300)
+    cfg = ModelConfig(vocab_size=tok.get_vocab_size(), seq_len=32, arch="hrm_lm", hidden_size=32, num_heads=4,
+                      expansion=2.0, H_layers=1, L_layers=1, halt_mode="fixed", halt_max_steps=2)
+    torch.manual_seed(0)
+    save_model(CausalLM(cfg), tmp_path / "ck", meta={"kind": "code_lm"})
+    tok.save(str(tmp_path / "ck" / "tokenizer.json"))
+    rc = experiment_main("exp1_decomp_vs_flat")(
+        ["--suite", str(MBPP), "--split", "test", "--limit", "2", "--model_backend", "hrm",
+         "--model_name", str(tmp_path / "ck"), "--arms", "flat", "--out_root", str(tmp_path / "runs"),
+         "--no_progress", "--max_tokens", "16"])
+    assert rc == 0
+    recs = [json.loads(line) for p in (tmp_path / "runs").rglob("results.jsonl") for line in p.read_text().splitlines()]
+    assert [r["task_id"] for r in recs] == ["mbpp/11", "mbpp/12"] and {r["arm"] for r in recs} == {"flat"}
