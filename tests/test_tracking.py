@@ -84,3 +84,36 @@ def test_missing_package_is_one_line_naming_the_install(tmp_path, monkeypatch):
     with pytest.raises(RunAborted, match=r"--tracker wandb needs the wandb package: pip install -e \.\[track\]"):
         experiment(tmp_path, "wandb")
     assert not (tmp_path / "exp_track").exists()  # nothing started
+
+
+@pytest.mark.parametrize("kind", ["mlflow", "wandb"])
+def test_hrm_training_in_tracker(tmp_path, kind, monkeypatch):
+    need(kind)
+    torch = pytest.importorskip("torch")
+    from hrm_agents.hrm import train as train_mod
+    from hrm_agents.hrm.config import load_json, train_config_from_dict
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    torch.set_num_threads(1)
+    cfg = train_config_from_dict({**load_json(Path(train_mod.__file__).parent / "configs" / "tiny.json"),
+                                  "steps": 20, "log_every": 5, "eval_every": 10, "ckpt_every": 10,
+                                  "n_train_per_k": 300, "n_test_per_k": 10, "n_eval_per_k": 10})
+    out = tmp_path / "hrm-run"
+    train_mod.train(cfg, out, progress=False, tracker=kind)
+    if kind == "mlflow":
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+        [run] = client.search_runs([client.get_experiment_by_name("hrm_train").experiment_id])
+        assert run.info.status == "FINISHED" and run.data.params["lr"] == str(cfg.lr)
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == [5, 10, 15, 20]
+        assert "train/grad_norm" in run.data.metrics and "eval/heldout/5/exact" in run.data.metrics
+        assert "final/steps" in run.data.metrics
+        assert {"metrics.jsonl", "eval.json"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+    else:
+        from wandb_log import read_run
+
+        logged = read_run(out)
+        assert [int(h["_step"]) for h in logged["history"] if "train/loss" in h] == [5, 10, 15, 20]
+        assert logged["config"]["lr"] == json.dumps(cfg.lr) and float(logged["summary"]["steps"]) == 20
+        assert {"metrics.jsonl", "eval.json"} <= set(logged["artifacts"]) and logged["exit_code"] == 0

@@ -76,7 +76,7 @@ def test_persistent_nan_stops_after_r_recoveries_in_one_line(tmp_path, monkeypat
     cfg.write_text(json.dumps({**load_json(TINY), "steps": 40, "ckpt_every": 10, "log_every": 10,
                                "eval_every": 1000, "n_train_per_k": 300, "n_test_per_k": 10, "n_eval_per_k": 10}))
     code = train_mod.main(["--config", str(cfg), "--out", str(tmp_path / "run"), "--no-progress",
-                           "--max-recoveries", "2"])
+                           "--max_recoveries", "2"])
     assert code == 3
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "after 2 recoveries" in err and "step 10" in err

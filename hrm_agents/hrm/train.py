@@ -7,7 +7,8 @@ throughput, ``examples_seen`` = rows loaded so far, counted at each train line; 
 per k; curriculum promotions; ``health`` samples), keeps ``checkpoint/`` (safetensors +
 config.json + optimiser state, replaced atomically) and ``heartbeat.json``, resumes with ``--resume``,
 and on a non-finite or exploding loss restores the last good checkpoint with a lower learning rate
-(:mod:`~hrm_agents.hrm.watchdog`), stopping after ``--max-recoveries``. At the end it writes the
+(:mod:`~hrm_agents.hrm.watchdog`), stopping after ``--max_recoveries``; ``--tracker`` also logs to W&B or
+MLflow. At the end it writes the
 exported model (``export/``, weights in ``export_dtype``) and scores that very file on the full
 test splits (``eval.json``). Runs on CPU, one GPU (bf16 autocast), or several through ``torchrun``
 (DistributedDataParallel; gloo on CPU, NCCL on GPU).
@@ -30,6 +31,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from ..curriculum.arrays import SEQ_LEN, VOCAB
+from ..tracking import TRACKERS, Tracker, TrackerError, check_tracker, open_tracker
+from ..tracking.trackers import log_training_event
 from ..utils.flags import FlagParser
 from .config import (ConfigError, TrainConfig, load_json, model_config_from_dict, to_dict,
                      train_config_from_dict)
@@ -165,8 +168,8 @@ def _save_checkpoint(out: Path, model: HRM, opt: torch.optim.Optimizer, sched: A
 
 
 class _Log:
-    def __init__(self, path: Path, enabled: bool, echo: bool):
-        self.path, self.enabled, self.echo = path, enabled, echo
+    def __init__(self, path: Path, enabled: bool, echo: bool, tracker: Tracker | None = None):
+        self.path, self.enabled, self.echo, self.tracker = path, enabled, echo, tracker
 
     def __call__(self, event: str, **fields: Any) -> None:
         if not self.enabled:
@@ -176,12 +179,15 @@ class _Log:
             f.write(line + "\n")
         if self.echo:
             print(line, flush=True)
+        if self.tracker is not None:
+            log_training_event(self.tracker, event, fields)
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True,
           device: str | None = None, time_budget_s: float | None = None, echo: bool = False,
           data_cache: str | Path | None = None, data: tuple[dict, dict] | None = None,
-          vocab: Sequence[str] = VOCAB, watchdog: WatchdogConfig = WatchdogConfig()) -> dict[str, Any]:
+          vocab: Sequence[str] = VOCAB, watchdog: WatchdogConfig = WatchdogConfig(),
+          tracker: str | None = None) -> dict[str, Any]:
     """Run training per ``cfg`` into ``out_dir``; returns the final evaluation (rank 0) or ``{}``.
 
     ``data``: ``(pool, {split: arrays})`` of int arrays (``inputs``, ``labels``, ``k`` and optional
@@ -195,21 +201,35 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, progre
     what fits (the cosine schedule follows; the chosen number is logged as a ``budget`` event).
     ``watchdog``: heartbeat, system-health samples and recovery from NaN/inf or exploding loss
     (:mod:`~hrm_agents.hrm.watchdog`). Raises :class:`TrainingDiverged` when it cannot recover.
+    ``tracker``: ``wandb`` or ``mlflow`` also logs the run there (:mod:`hrm_agents.tracking`; project
+    ``hrm_train``, MLflow store in the parent of ``out_dir``); raises its :class:`TrackerError`.
     """
+    check_tracker(tracker)
     d = _Dist(device)
     out = Path(out_dir)
+    track = open_tracker(tracker, project="hrm_train", run_name=out.name, run_dir=out, root=out.parent) \
+        if d.main else Tracker()
     try:
-        return _train(cfg, out, d, resume=resume, progress=progress and d.main, time_budget_s=time_budget_s,
-                      echo=echo, data_cache=data_cache, data=data, vocab=vocab, watchdog_cfg=watchdog)
+        final = _train(cfg, out, d, resume=resume, progress=progress and d.main, time_budget_s=time_budget_s,
+                       echo=echo, data_cache=data_cache, data=data, vocab=vocab, watchdog_cfg=watchdog,
+                       tracker=track)
+    except BaseException:
+        track.finish("failed")
+        raise
     finally:
         d.close()
+    for name in ("metrics.jsonl", "eval.json"):
+        track.log_artifact(out / name)
+    track.finish()
+    return final
 
 
 def _train(cfg: TrainConfig, out: Path, d: _Dist, *, resume: bool, progress: bool, time_budget_s: float | None,
            echo: bool, data_cache: str | Path | None, data: tuple[dict, dict] | None = None,
-           vocab: Sequence[str] = VOCAB, watchdog_cfg: WatchdogConfig = WatchdogConfig()) -> dict[str, Any]:
+           vocab: Sequence[str] = VOCAB, watchdog_cfg: WatchdogConfig = WatchdogConfig(),
+           tracker: Tracker | None = None) -> dict[str, Any]:
     """The training run, step by step (see :class:`_Training`)."""
-    run = _Training(cfg, out, d, echo)
+    run = _Training(cfg, out, d, echo, tracker)
     run.load_data(data, data_cache)
     run.build_model(vocab)
     run.build_optimiser()
@@ -223,11 +243,11 @@ class _Training:
     sampler, start or resume, the loop (optimiser steps, step-time budget, log windows, periodic
     evaluation, checkpoints, watchdog recovery), then export and final evaluation."""
 
-    def __init__(self, cfg: TrainConfig, out: Path, d: _Dist, echo: bool):
+    def __init__(self, cfg: TrainConfig, out: Path, d: _Dist, echo: bool, tracker: Tracker | None = None):
         self.cfg, self.out, self.d = cfg, out, d
         self.t_start = time.perf_counter()
         out.mkdir(parents=True, exist_ok=True)
-        self.log = _Log(out / "metrics.jsonl", d.main, echo)
+        self.log = _Log(out / "metrics.jsonl", d.main, echo, tracker)
         self.ckpt = out / "checkpoint"
         self.step = self.examples_seen = 0  # examples_seen: rows loaded into the batch so far, summed over ranks
         self.total_steps = cfg.steps  # lowered by a time budget; the lr schedule follows it
@@ -419,13 +439,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     p.add_argument("--echo", action="store_true", help="also print every metrics line")
     w = WatchdogConfig()
-    p.add_argument("--heartbeat-s", type=float, default=w.heartbeat_s, help="heartbeat.json every N s (default: %(default)s)")
-    p.add_argument("--health-every-s", type=float, default=w.health_every_s,
+    p.add_argument("--heartbeat_s", type=float, default=w.heartbeat_s, help="heartbeat.json every N s (default: %(default)s)")
+    p.add_argument("--health_every_s", type=float, default=w.health_every_s,
                    help="CPU/RAM/GPU sample into metrics.jsonl every N s (default: %(default)s)")
-    p.add_argument("--max-recoveries", type=int, default=w.max_recoveries,
-                   help="restores of the last good checkpoint on NaN/inf or loss > --max-loss (default: %(default)s)")
-    p.add_argument("--lr-factor", type=float, default=w.lr_factor, help="lr multiplier per recovery (default: %(default)s)")
-    p.add_argument("--max-loss", type=float, default=w.max_loss, help="a loss above this is a divergence (default: %(default)g)")
+    p.add_argument("--max_recoveries", type=int, default=w.max_recoveries,
+                   help="restores of the last good checkpoint on NaN/inf or loss > --max_loss (default: %(default)s)")
+    p.add_argument("--lr_factor", type=float, default=w.lr_factor, help="lr multiplier per recovery (default: %(default)s)")
+    p.add_argument("--max_loss", type=float, default=w.max_loss, help="a loss above this is a divergence (default: %(default)g)")
+    p.add_argument("--tracker", choices=TRACKERS, help="also log to W&B (offline) or MLflow (local store)")
     args = p.parse_args(argv)
     try:
         raw = load_json(args.config) if args.config else {}
@@ -437,8 +458,8 @@ def main(argv: list[str] | None = None) -> int:
         train(cfg, args.out, resume=args.resume, progress=progress, device=args.device,
               time_budget_s=args.time_budget_s, echo=args.echo,
               watchdog=WatchdogConfig(args.heartbeat_s, args.health_every_s, args.max_loss, args.lr_factor,
-                                      args.max_recoveries))
-    except ConfigError as e:
+                                      args.max_recoveries), tracker=args.tracker)
+    except (ConfigError, TrackerError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except TrainingDiverged as e:

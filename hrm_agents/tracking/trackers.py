@@ -196,3 +196,20 @@ def open_tracker(kind: str | None, *, project: str, run_name: str, run_dir: Path
     if kind == "mlflow":
         return MlflowTracker(project, run_name, root)
     return Tracker()
+
+
+def log_training_event(tracker: Tracker, event: str, fields: Mapping[str, Any]) -> None:
+    """Send one :mod:`hrm_agents.hrm.train` ``metrics.jsonl`` event to ``tracker``: ``start`` ->
+    params (config, model config, size, device); ``train``/``eval``/``health`` -> metrics at their
+    step under ``train/``, ``eval/``, ``health/``; ``recover`` -> ``watchdog/recoveries``; ``final``
+    -> the summary."""
+    if event == "start":
+        tracker.log_params({**fields.get("config", {}), "model": fields.get("model_config", {}),
+                            **{k: v for k, v in fields.items() if k not in ("config", "model_config")}})
+    elif event in ("train", "eval", "health") and "step" in fields:
+        tracker.log_metrics(numbers({k: v for k, v in fields.items() if k != "step"}, f"{event}/"), int(fields["step"]))
+    elif event == "recover":
+        tracker.log_metrics({"watchdog/recoveries": fields["recovery"], "watchdog/lr_scale": fields["lr_scale"]},
+                            int(fields["step"]))
+    elif event == "final":
+        tracker.log_summary(fields)
