@@ -84,8 +84,8 @@ def build_parser(description: str | None, *, arms: Sequence[str], default_arms: 
                    help="finish an interrupted run; flags not given are taken from its config.json")
     p.add_argument("--cache", default=None, metavar="PATH", help="SQLite response cache (default: off)")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
-    p.add_argument("--tracker", choices=["wandb", "mlflow"], default=None,
-                   help="also log to W&B (offline; `wandb sync` later) or MLflow (runs/mlflow.db; `mlflow ui`)")
+    p.add_argument("--tracker", default=None, metavar="wandb|mlflow|wandb,mlflow",
+                   help="also log to W&B (offline; `wandb sync` later) and/or MLflow (runs/mlflow.db; `mlflow ui`)")
     return p
 
 

@@ -76,6 +76,21 @@ def test_experiment_in_wandb_offline(tmp_path, monkeypatch):
     assert logged["exit_code"] == 0
 
 
+def test_same_run_in_mlflow_and_wandb(tmp_path, monkeypatch):
+    need("mlflow")
+    need("wandb")
+    from mlflow import MlflowClient
+    from wandb_log import read_run
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run_dir = experiment(tmp_path, "wandb,mlflow")
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    [run] = client.search_runs([client.get_experiment_by_name("exp_track").experiment_id])
+    logged = read_run(run_dir)
+    assert run.info.run_name == run_dir.name and logged["config"]["run_dir"] == json.dumps(str(run_dir))
+    assert run.data.metrics["final/arms/hier/pass_1"] == float(logged["summary"]["arms/hier/pass@1"]) == 1.0
+
+
 def test_missing_package_is_one_line_naming_the_install(tmp_path, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))

@@ -31,7 +31,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from ..curriculum.arrays import SEQ_LEN, VOCAB
-from ..tracking import TRACKERS, Tracker, TrackerError, check_tracker, open_tracker
+from ..tracking import Tracker, TrackerError, check_tracker, open_tracker
 from ..tracking.trackers import log_training_event
 from ..utils.flags import FlagParser
 from .config import (ConfigError, TrainConfig, load_json, model_config_from_dict, to_dict,
@@ -446,7 +446,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="restores of the last good checkpoint on NaN/inf or loss > --max_loss (default: %(default)s)")
     p.add_argument("--lr_factor", type=float, default=w.lr_factor, help="lr multiplier per recovery (default: %(default)s)")
     p.add_argument("--max_loss", type=float, default=w.max_loss, help="a loss above this is a divergence (default: %(default)g)")
-    p.add_argument("--tracker", choices=TRACKERS, help="also log to W&B (offline) or MLflow (local store)")
+    p.add_argument("--tracker", metavar="wandb|mlflow|wandb,mlflow",
+                   help="also log to W&B (offline) and/or MLflow (local store in the parent of --out)")
     args = p.parse_args(argv)
     try:
         raw = load_json(args.config) if args.config else {}

@@ -5,7 +5,7 @@ the per-attempt ones (``temperature``, ``max_iters``, ``max_tokens``) come from 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,8 +32,8 @@ class RunSettings(BaseModel):
     extra_config: dict[str, Any] = Field(default_factory=dict, description="merged into config.json")
     progress: bool = Field(True, description="live progress bars on a terminal")
     max_consecutive_errors: int = Field(5, ge=1, description="stop after this many errored attempts in a row")
-    tracker: Literal["wandb", "mlflow"] | None = Field(
-        None, description="also log the run to W&B (offline) or MLflow (local store); see hrm_agents.tracking")
+    tracker: str | None = Field(None, description="also log the run to W&B (offline), MLflow (local store) or "
+                                                 "both (wandb,mlflow); see hrm_agents.tracking")
 
     @classmethod
     def of(cls, base: RunSettings | None = None, **overrides: Any) -> RunSettings:

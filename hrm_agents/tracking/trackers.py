@@ -2,7 +2,8 @@
 
 One small interface, :class:`Tracker`: parameters once, metrics per step, a final summary, files as
 artifacts, and a final status. The experiment runner and the HRM trainer call it when
-``--tracker wandb`` or ``--tracker mlflow`` is given; everything stays on disk, nothing is sent:
+``--tracker wandb``, ``--tracker mlflow`` or ``--tracker wandb,mlflow`` (the same run in both) is
+given; everything stays on disk, nothing is sent:
 
 - ``wandb``: an offline run in ``<run dir>/wandb/offline-run-*``; upload it later with
   ``wandb sync <run dir>/wandb/offline-run-*``.
@@ -174,28 +175,63 @@ def _key(name: str) -> str:
     return re.sub(r"[^\w\-./ ]", "_", name)
 
 
+class _Several(Tracker):
+    """The same run sent to several trackers (``--tracker wandb,mlflow``)."""
+
+    def __init__(self, trackers: list[Tracker]):
+        self.trackers = trackers
+        self.name = ",".join(t.name for t in trackers)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        for t in self.trackers:
+            t.log_params(params)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        for t in self.trackers:
+            t.log_metrics(metrics, step)
+
+    def log_summary(self, summary: Mapping[str, Any]) -> None:
+        for t in self.trackers:
+            t.log_summary(summary)
+
+    def log_artifact(self, path: str | os.PathLike[str]) -> None:
+        for t in self.trackers:
+            t.log_artifact(path)
+
+    def finish(self, status: str = "finished") -> None:
+        for t in self.trackers:
+            t.finish(status)
+
+    def where(self) -> str:
+        return "; ".join(t.where() for t in self.trackers)
+
+
+def tracker_names(kind: str | None) -> list[str]:
+    """The tracker names of a ``--tracker`` value (comma-separated, e.g. ``wandb,mlflow``)."""
+    return [k.strip() for k in (kind or "").split(",") if k.strip()]
+
+
 def check_tracker(kind: str | None) -> None:
-    """Raise :class:`TrackerError` (one line) unless ``kind`` is None or a usable tracker."""
-    if kind is None:
-        return
-    if kind not in TRACKERS:
-        raise TrackerError(f"unknown tracker {kind!r}; choose one of: {', '.join(TRACKERS)}")
-    if importlib.util.find_spec(kind) is None:
-        raise TrackerError(f"--tracker {kind} needs the {kind} package: {INSTALL}")
+    """Raise :class:`TrackerError` (one line) unless every name in ``kind`` (None, ``wandb``,
+    ``mlflow`` or both comma-separated) is a usable tracker."""
+    for name in tracker_names(kind):
+        if name not in TRACKERS:
+            raise TrackerError(f"unknown tracker {name!r}; choose from: {', '.join(TRACKERS)} (comma-separated)")
+        if importlib.util.find_spec(name) is None:
+            raise TrackerError(f"--tracker {name} needs the {name} package: {INSTALL}")
 
 
 def open_tracker(kind: str | None, *, project: str, run_name: str, run_dir: Path, root: Path) -> Tracker:
-    """A started tracker run (``kind`` None: the do-nothing :class:`Tracker`).
+    """A started tracker run (``kind`` None: the do-nothing :class:`Tracker`; ``wandb,mlflow``: both).
 
     ``project`` groups runs (the experiment name), ``run_dir`` is the run's own folder (W&B writes
     there), ``root`` the folder of the MLflow store. Raises :class:`TrackerError`.
     """
     check_tracker(kind)
-    if kind == "wandb":
-        return WandbTracker(project, run_name, run_dir)
-    if kind == "mlflow":
-        return MlflowTracker(project, run_name, root)
-    return Tracker()
+    opened: list[Tracker] = []
+    for name in tracker_names(kind):
+        opened.append(WandbTracker(project, run_name, run_dir) if name == "wandb" else MlflowTracker(project, run_name, root))
+    return opened[0] if len(opened) == 1 else _Several(opened) if opened else Tracker()
 
 
 def log_training_event(tracker: Tracker, event: str, fields: Mapping[str, Any]) -> None:
