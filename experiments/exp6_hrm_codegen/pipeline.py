@@ -89,7 +89,7 @@ def prepare(plan: Plan, data_dir: Path, mbpp: Path, humaneval: Path | None, work
     info = {"corpus": stats.as_dict(), "sources": {k: v for k, v in summary.items() if k != "distributions_kept"},
             "distributions_kept": {k: v["licence"] for k, v in summary["distributions_kept"].items()},
             "candidate_files": len(sources), "humaneval_checked": humaneval is not None,
-            "tokens": int(len(stream)), "bytes_per_token": stats.bytes_kept / max(1, len(stream)),
+            "tokens": len(stream), "bytes_per_token": stats.bytes_kept / max(1, len(stream)),
             "vocab_size": tok.get_vocab_size(), "tokenizer_docs_bytes": size,
             "wall_s": {"corpus": round(t_corpus, 1), "total": round(time.time() - t0, 1)}}
     (data_dir / "data.json").write_text(json.dumps(info, indent=1) + "\n")

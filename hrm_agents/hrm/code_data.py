@@ -131,7 +131,11 @@ def benchmark_solutions(mbpp_path: str | Path, humaneval_path: str | Path | None
     out = [json.loads(line)["code"] for line in Path(mbpp_path).read_text().splitlines() if line.strip()]
     if humaneval_path:
         p = Path(humaneval_path)
-        text = gzip.open(p, "rt").read() if p.suffix == ".gz" else p.read_text()
+        if p.suffix == ".gz":
+            with gzip.open(p, "rt") as f:
+                text = f.read()
+        else:
+            text = p.read_text()
         out += [r["prompt"] + r["canonical_solution"] for r in map(json.loads, text.splitlines()) if r]
     return out
 
