@@ -41,13 +41,15 @@ def _empty(fig: go.Figure, text: str) -> go.Figure:
 
 
 def accuracy_figure(views: list[RunView]) -> go.Figure:
-    """pass@1 / pass@10 curves of every selected run (x: attempts finished, or training step)."""
-    fig = _figure("2 · Accuracy: pass@1 and pass@10 vs step")
+    """pass@1 / pass@10 curves of every selected run: experiments against attempts finished (left),
+    training runs against training step (right)."""
+    fig = _figure("2 · Accuracy: pass@1 and pass@10 vs step", 1, 2,
+                  ("experiments: vs attempts finished", "training: vs training step"))
     for v in views:
         for line, c in v.accuracy.items():
-            fig.add_trace(go.Scatter(x=c["x"], y=c["y"], mode="lines+markers", name=f"{v.name}: {line}"))
-    fig.update_yaxes(title="pass rate", range=[0, 1.02])
-    fig.update_xaxes(title="attempts finished (experiments) / training step")
+            fig.add_trace(go.Scatter(x=c["x"], y=c["y"], mode="lines+markers", name=f"{v.name}: {line}"),
+                          row=1, col=1 if v.kind == "experiment" else 2)
+    fig.update_yaxes(range=[0, 1.02])
     return fig if fig.data else _empty(fig, "no accuracy yet in the selected runs")
 
 
@@ -115,7 +117,11 @@ def training_figure(views: list[RunView]) -> go.Figure:
             fig.add_trace(go.Scatter(x=steps, y=[e.get(key) for e in v.train], mode="lines+markers",
                                      name=f"{v.name}: {key}"),
                           row=1, col=col)
-    return fig if fig.data else _empty(fig, "no training run selected")
+    if not fig.data:
+        return _empty(fig, "no training run selected")
+    fig.update_yaxes(type="log", row=1, col=1)  # a divergence spans decades
+    fig.update_yaxes(type="log", row=1, col=3)
+    return fig
 
 
 def health_figure(views: list[RunView]) -> go.Figure:
