@@ -9,7 +9,6 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import psutil
 import pytest
 
 from hrm_agents.backends import GenParams, Message, make_backend
@@ -17,6 +16,7 @@ from hrm_agents.runner import ArmConfig, ArmOutcome, run_experiment
 from hrm_agents.tasks.schema import Task
 
 pytestmark = pytest.mark.integration
+psutil = pytest.importorskip("psutil", reason="psutil not installed: pip install -e .[hrm]")
 N_TASKS = 10
 
 
