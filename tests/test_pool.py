@@ -129,3 +129,12 @@ def test_run_survives_a_server_failing_midway_nothing_lost_or_duplicated(tmp_pat
     config = json.loads((run_dir / "config.json").read_text())
     assert config["backend_describe"]["pool"] == [a.url, b.url]
     assert not json.loads((run_dir / "run_summary.json").read_text())["partial"]
+
+
+def test_servers_that_keep_failing_end_the_request_after_three_failures_each():
+    with OllamaWireServer(slow("a"), models=(MODEL,), fail_first=100) as a, \
+            OllamaWireServer(slow("b"), models=(MODEL,), fail_first=100) as b:
+        p = pool(a.url, b.url, cooldown_s=0.0, max_cooldown_s=0.0)  # always back at once, always failing
+        with pytest.raises(BackendUnreachable, match="6 failures"):
+            p.complete(HI)
+        assert len(a.requests) == len(b.requests) == 3

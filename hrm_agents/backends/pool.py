@@ -47,7 +47,8 @@ class ServerPool(ChatBackend):
         cooldown_s: how long a failed server is left out at first; doubles on each failure in a
             row, up to ``max_cooldown_s``.
         wait_s: how long a request waits while every server is out before it fails with
-            :class:`BackendUnreachable` (one line naming every URL).
+            :class:`BackendUnreachable` (one line naming every URL); a request also fails after
+            3 failures per server (servers that keep coming back and failing).
     """
 
     def __init__(self, members: Sequence[ChatBackend], *, cooldown_s: float = 5.0,
@@ -108,15 +109,16 @@ class ServerPool(ChatBackend):
     def _choice(self, messages: list[Message], params: GenParams, seed: int | None) -> Choice:
         waited_since: float | None = None
         last: BaseException | None = None
+        failures = 0
         while True:
+            if failures >= 3 * len(self._members):
+                raise self._unreachable(f"{failures} failures", last)
             member = self._pick()
             if member is None:
                 now = time.monotonic()
                 waited_since = now if waited_since is None else waited_since
                 if now - waited_since >= self.wait_s:
-                    raise BackendUnreachable(
-                        f"no server of the pool answered within {self.wait_s:.0f}s "
-                        f"({', '.join(self.urls)}); last error: {' '.join(str(last).split())}")
+                    raise self._unreachable(f"every server out for {self.wait_s:.0f}s", last)
                 time.sleep(max(0.05, min(self._next_back() - now, waited_since + self.wait_s - now)))
                 continue
             waited_since = None
@@ -124,7 +126,7 @@ class ServerPool(ChatBackend):
                 choice = member.backend._choice(messages, params, seed)
             except (BackendUnreachable, ServerFailed) as exc:
                 self._release(member, exc)
-                last = exc
+                last, failures = exc, failures + 1
                 continue
             except BaseException:
                 self._release(member)
@@ -133,6 +135,10 @@ class ServerPool(ChatBackend):
             choice.extra = {**choice.extra, "endpoint": member.url}
             self._local.endpoints.append(member.url)
             return choice
+
+    def _unreachable(self, why: str, last: BaseException | None) -> BackendUnreachable:
+        return BackendUnreachable(f"no server of the pool answered ({why}; {', '.join(self.urls)}); "
+                                  f"last error: {' '.join(str(last).split())}")
 
     def _complete(self, messages: list[Message], params: GenParams) -> Completion:
         self._local.endpoints = []
