@@ -17,6 +17,7 @@ import pytest
 from hrm_agents.backends import GenParams, Message, ScriptedBackend
 from hrm_agents.evaluation.alerts import experiment_alerts, training_alerts
 from hrm_agents.evaluation.io import load_run
+from hrm_agents.evaluation.records import FailureTag
 from hrm_agents.evaluation.report import analyze
 from hrm_agents.evaluation.stats import Comparison, VerdictRule, verdict
 from hrm_agents.runner import ArmConfig, ArmOutcome, run_experiment
@@ -70,6 +71,19 @@ def finished_run(root: Path) -> Path:
     backend = ScriptedBackend(lambda m, p: "2" if int(m[-1].content[1:]) < 3 + (p.seed or 0) else "0")
     return run_experiment("exp_demo", tasks, {"flat": echo_arm, "hier": hier}, backend, out_root=root,
                           progress=False)
+
+
+def test_experiment_alerts_from_the_evaluators_stats(tmp_path):
+    run = load_run(finished_run(tmp_path))
+    lenient = experiment_alerts("r", analyze([run], n_resamples=500))
+    assert [(a.level, a.message.split(":")[0]) for a in lenient] == [("info", "hier_vs_flat")]
+    assert "INCONCLUSIVE, p " in lenient[0].message
+    strict = experiment_alerts("r", analyze([run], rule={"target_delta": 0.5, "max_token_ratio": 0.1}, n_resamples=500))
+    assert {a.message.split(": ", 1)[1].split(" ")[0] for a in strict if a.level == "warning"} == {"Δpass@1", "token"}
+    run.records[0] = run.records[0].model_copy(update={"passed": False, "failure_tags": [
+        FailureTag(tag="backend_error", evidence="down")]})
+    errored = experiment_alerts("r", analyze([run], n_resamples=500))
+    assert any(a.level == "error" and "1 of 6 attempts errored" in a.message for a in errored)
 
 
 def append(path: Path, *events: dict) -> None:

@@ -5,17 +5,23 @@ scripted replies (fast); the real two-llama_cpp.server test is in test_pool_inte
 from __future__ import annotations
 
 import json
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from ollama_wire import OllamaWireServer
 
-from hrm_agents.backends import BackendError, BackendUnreachable, GenParams, Message, ScriptedBackend, make_backend
+from hrm_agents.backends import (
+    BackendError,
+    BackendUnreachable,
+    GenParams,
+    Message,
+    ScriptedBackend,
+    make_backend,
+)
 from hrm_agents.backends.pool import ServerPool
 from hrm_agents.runner import ArmConfig, ArmOutcome, run_experiment
 from hrm_agents.tasks.schema import Task
-from ollama_wire import OllamaWireServer
 
 MODEL = "m:1"
 HI = [Message(role="user", content="hi")]

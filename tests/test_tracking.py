@@ -52,7 +52,7 @@ def test_experiment_in_mlflow(tmp_path):
     assert run.data.params["backend/backend"] == "scripted"
     history = client.get_metric_history(run.info.run_id, "flat/pass_rate")
     assert len(history) == N_TASKS and history[-1].value == 0.5
-    assert sorted(m.step for m in history) == sorted(set(m.step for m in history))
+    assert sorted(m.step for m in history) == sorted({m.step for m in history})
     # MLflow metric names allow no "@": pass@1 is logged as pass_1
     assert run.data.metrics["final/arms/hier/pass_1"] == 1.0 and run.data.metrics["final/arms/flat/pass_1"] == 0.5
     assert run.data.metrics["final/comparisons/hier_vs_flat/delta"] == 0.5

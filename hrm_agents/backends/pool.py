@@ -159,7 +159,7 @@ class ServerPool(ChatBackend):
 
 
 def _url(backend: ChatBackend) -> str:
-    return getattr(backend, getattr(backend, "url_option"))
+    return getattr(backend, backend.url_option)  # type: ignore[attr-defined]
 
 
 def build_pool(backend_cls: type[ChatBackend], urls: Sequence[str], *, model: str | None = None,
