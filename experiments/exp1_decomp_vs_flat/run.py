@@ -1,6 +1,9 @@
 """E1 — does decomposition help? planner -> coder -> tester (hier) vs a flat coder (flat), plus the
 flat coder with retries (flat_retry) to separate hierarchy from mere iteration.
 
+Arm options (--option KEY=VALUE): planner_tests (advisory or required; every arm), replan_after (hier;
+default 2, 0 = never re-plan).
+
 Example:
     python experiments/exp1_decomp_vs_flat/run.py --suite eval/suites/coding_suite.yaml \\
         --model_backend ollama --model_name llama3.1:8b-instruct-q4_K_M --max_iters 3
