@@ -384,3 +384,22 @@ def test_package_exports_and_light_import():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         import hrm_agents
         hrm_agents.nope
+
+
+def test_cached_calls_count_their_original_latency_in_wall_time(tmp_path):
+    """A re-run from the response cache reports the time the model took, not the ~0 s of the replay
+    (arms that share a first call, e.g. flat and flat_retry, are then timed alike)."""
+
+    class Slow(ScriptedBackend):
+        def _complete(self, messages, params):
+            time.sleep(0.3)
+            return super()._complete(messages, params).model_copy(update={"latency_s": 0.3})
+
+    cache = tmp_path / "c.sqlite"
+    first = run(tmp_path / "a", tasks(1), {"flat": flat_arm}, wrap_backend(Slow([f"```python\n{RIGHT}```"]), cache=cache))
+    again = run(tmp_path / "b", tasks(1), {"flat": flat_arm}, wrap_backend(ScriptedBackend([]), cache=cache))
+    (a,), (b,) = records(first), records(again)
+    assert a.passed and b.passed and b.call_latencies_s == a.call_latencies_s == [0.3]
+    assert a.wall_time_s >= 0.3 and b.wall_time_s >= 0.3
+    trace = json.loads((again / b.trace_path).read_text())["outcome"]
+    assert [s["cached"] for s in trace["steps"] if s["kind"] == "llm"] == [True]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import operator
 import threading
 import time
-import weakref
 from typing import Annotated, Any, Callable, Iterable, TypedDict
 
 from ..backends.base import Backend, GenParams, Message
@@ -32,6 +31,7 @@ class Step(TypedDict):
     tool_calls: int
     input: Any
     output: Any
+    cached: bool  # answered from the response cache; latency_s is then the original call's
 
 
 Steps = Annotated[list[Step], operator.add]
@@ -53,8 +53,9 @@ def llm_step(backend: Backend, node: str, messages: list[Message], params: GenPa
              iteration: int = 0) -> tuple[str, Step]:
     """Call the model once and return its text with the step record of the call.
 
-    Latency is the backend's own measure when it reports one, else the wall time of the call.
-    Backend errors propagate (the runner records them as ``backend_error``).
+    Latency is the backend's own measure when it reports one, else the wall time of the call; a
+    call answered from the response cache keeps the original call's latency and is marked
+    ``cached``. Backend errors propagate (the runner records them as ``backend_error``).
     """
     start = time.perf_counter()
     completion = backend.complete(messages, params)
@@ -63,7 +64,7 @@ def llm_step(backend: Backend, node: str, messages: list[Message], params: GenPa
         node=node, iteration=iteration, kind="llm",
         prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
         latency_s=completion.latency_s or wall, tool_calls=0,
-        input=[m.model_dump() for m in messages], output=completion.text)
+        input=[m.model_dump() for m in messages], output=completion.text, cached=completion.cached)
 
 
 def tool_step(node: str, tool_input: Any, output: Any, latency_s: float, iteration: int = 0,
@@ -71,7 +72,7 @@ def tool_step(node: str, tool_input: Any, output: Any, latency_s: float, iterati
     """The step record of a tool call (sandbox run, calculator, ...)."""
     return Step(node=node, iteration=iteration, kind="tool", prompt_tokens=0, completion_tokens=0,
                 latency_s=latency_s, tool_calls=tool_calls, input=to_json(tool_input),
-                output=to_json(output))
+                output=to_json(output), cached=False)
 
 
 def outcome_from_state(state: dict[str, Any], *, final: str | None, self_check_passed: bool | None,
@@ -87,12 +88,12 @@ def outcome_from_state(state: dict[str, Any], *, final: str | None, self_check_p
         prompt_tokens=sum(s["prompt_tokens"] for s in llm),
         completion_tokens=sum(s["completion_tokens"] for s in llm),
         call_latencies_s=[s["latency_s"] for s in llm],
+        replayed_s=sum(s["latency_s"] for s in llm if s.get("cached")),
         tags=list(tags),
         trace=to_json(state),
     )
 
 
-_GRAPHS: weakref.WeakKeyDictionary[Backend, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
 _GRAPHS_LOCK = threading.Lock()
 
 
@@ -101,11 +102,12 @@ def compiled(build: Callable[..., Any], backend: Backend, cfg: ArmConfig, *args:
 
     A graph's nodes close over the backend and the attempt's :class:`ArmConfig`, which is the same
     for every task of a run (up to the sample index), so an arm compiles its graph once per run and
-    sample instead of once per attempt. Compiled graphs keep no state between invocations.
+    sample instead of once per attempt. Compiled graphs keep no state between invocations; they are
+    kept on the backend object, so they go when it goes.
     """
     key = (build, cfg.model_dump_json(), args, tuple(sorted(kwargs.items())))
     with _GRAPHS_LOCK:
-        graphs = _GRAPHS.setdefault(backend, {})
+        graphs = vars(backend).setdefault("_compiled_graphs", {})
         if key not in graphs:
             graphs[key] = build(backend, cfg, *args, **kwargs)
         return graphs[key]

@@ -54,6 +54,8 @@ class ArmOutcome(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     call_latencies_s: list[float] = Field(default_factory=list)
+    replayed_s: float = Field(default=0.0, description="original latency of the calls answered from the "
+                              "response cache; the runner adds it to the attempt's wall time")
     plan: str | None = None
     trace: dict[str, Any] = Field(default_factory=dict)
     tags: list[FailureTag] = Field(default_factory=list)

@@ -220,6 +220,7 @@ class _Run:
         return record
 
     def _record(self, task: Task, arm: str, sample: int, outcome: ArmOutcome, wall: float) -> AttemptRecord:
+        wall += outcome.replayed_s  # a cached call took ~0 s now; count the time the model took for it
         error = outcome.error
         result = None
         if error is None:
