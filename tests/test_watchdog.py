@@ -91,3 +91,18 @@ def test_nan_before_any_checkpoint_stops_cleanly(tmp_path, monkeypatch):
     poison(monkeypatch, {3})
     with pytest.raises(train_mod.TrainingDiverged, match="no checkpoint to restore yet"):
         train_mod.train(small(), tmp_path, progress=False)
+
+
+def test_no_checkpoint_during_a_loss_spike_so_recovery_goes_back_to_a_good_one(tmp_path, monkeypatch):
+    real, n = train_mod.act_loss, [0]
+
+    def drifting(*args, **kw):  # steps 22-29 report 50x the loss (a run drifting away), step 35 is NaN
+        loss, stats = real(*args, **kw)
+        n[0] += 1
+        return loss * (50.0 if 23 <= n[0] <= 30 else float("nan") if n[0] == 36 else 1.0), stats
+    monkeypatch.setattr(train_mod, "act_loss", drifting)
+    train_mod.train(small(), tmp_path, progress=False, watchdog=WatchdogConfig(loss_window=5))
+    ev = events(tmp_path)
+    assert [e["step"] for e in ev if e["event"] == "checkpoint_skipped"] == [30]
+    [rec] = [e for e in ev if e["event"] == "recover"]
+    assert rec["step"] == 35 and rec["restored_step"] == 20  # not the step-30 state saved mid-spike

@@ -348,7 +348,7 @@ class _Training:
                     res = {name: evaluate(self.model, arrs) for name, arrs in self.quick.items()}
                     self.log("eval", step=self.step, elapsed_s=time.perf_counter() - self.t_start,
                              examples_seen=self.examples_seen, **res)
-                if self.step % cfg.ckpt_every == 0 or self.step == self.total_steps:
+                if (self.step % cfg.ckpt_every == 0 or self.step == self.total_steps) and watchdog.checkpoint_ok(self.step):
                     self._checkpoint()
                 bar.update(task, completed=self.step)
                 watchdog.tick(self.step, self.sched)

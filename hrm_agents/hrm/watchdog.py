@@ -11,14 +11,19 @@
   the learning rate by ``lr_factor`` (once per recovery, cumulatively) and go on; a ``recover`` line
   records it. After ``max_recoveries`` recoveries, or with no checkpoint written yet, training stops
   with :class:`TrainingDiverged` (one line; exit code 3 from the CLI).
+- **Good checkpoints only**: a checkpoint is skipped (``checkpoint_skipped`` line) while the mean
+  loss of the last ``loss_window`` steps is above ``spike_factor`` times the lowest such mean so far,
+  so a run that drifts towards divergence does not overwrite its last good checkpoint.
 
 Only rank 0 writes the heartbeat and health lines; every rank takes the same recovery decision.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import socket
+from collections import deque
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -45,6 +50,8 @@ class WatchdogConfig:
     max_loss: float = 1e6
     lr_factor: float = 0.5
     max_recoveries: int = 3
+    spike_factor: float = 10.0
+    loss_window: int = 10
 
 
 def health_sample(device: torch.device) -> dict[str, Any]:
@@ -77,6 +84,8 @@ class Watchdog:
                  config: WatchdogConfig = WatchdogConfig(), main: bool = True):
         self.out, self.log, self.device, self.config, self.main = out, log, device, config, main
         self.recoveries = 0
+        self._losses: deque[float] = deque(maxlen=config.loss_window)
+        self._best = math.inf  # lowest mean loss over a full window so far
         self._base_lrs: list[float] | None = None
         self._last_beat = self._last_health = float("-inf")
         psutil.cpu_percent(interval=None)  # starts the CPU measurement window
@@ -105,16 +114,29 @@ class Watchdog:
 
     def problem(self, loss: torch.Tensor, grad_norm: torch.Tensor,
                 reduce: Callable[[torch.Tensor], torch.Tensor]) -> str | None:
-        """Why this step must not be applied (on any rank), or None. One host sync per call."""
+        """Why this step must not be applied (on any rank), or None. One host sync per call; a good
+        step's loss (mean over ranks) joins the recent-loss window."""
         loss, grad_norm = loss.detach().float(), grad_norm.detach().float()
         flags = torch.stack([(~torch.isfinite(loss) | ~torch.isfinite(grad_norm)).float(),
-                             (loss > self.config.max_loss).float()])
-        nonfinite, exploded = reduce(flags).tolist()
+                             (loss > self.config.max_loss).float(), torch.nan_to_num(loss), torch.ones_like(loss)])
+        nonfinite, exploded, loss_sum, ranks = reduce(flags).tolist()
         if nonfinite:
             return "non-finite loss or gradient"
         if exploded:
             return f"loss above {self.config.max_loss:g}"
+        self._losses.append(loss_sum / ranks)
+        if len(self._losses) == self._losses.maxlen:
+            self._best = min(self._best, sum(self._losses) / len(self._losses))
         return None
+
+    def checkpoint_ok(self, step: int) -> bool:
+        """Whether a checkpoint may be written now: not while the recent loss is a spike (above
+        ``spike_factor`` x the best recent loss); a skipped checkpoint is logged."""
+        recent = sum(self._losses) / len(self._losses) if self._losses else math.nan
+        if not recent > self.config.spike_factor * self._best:  # True while no full window yet
+            return True
+        self.log("checkpoint_skipped", step=step, recent_loss=recent, best_loss=self._best)
+        return False
 
     def recover(self, why: str, step: int, ckpt: Path, restore: Callable[[], dict[str, Any]], opt: Any,
                 sched: Any) -> dict[str, Any]:
@@ -134,6 +156,7 @@ class Watchdog:
         for group, b, fn in zip(opt.param_groups, sched.base_lrs, sched.lr_lambdas):
             group["lr"] = b * fn(sched.last_epoch)
         opt.zero_grad(set_to_none=True)
+        self._losses.clear()
         self.log("recover", step=step, reason=why, restored_step=state["step"], recovery=self.recoveries,
                  lr_scale=scale, lr=opt.param_groups[0]["lr"])
         self.beat(state["step"], "training")
