@@ -45,12 +45,14 @@ def test_training_alerts_nan_recovery_stale_heartbeat_and_ram():
     now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
     events = [{"event": "nan", "step": 7, "loss": float("inf"), "reason": "loss above 1e+06"},
               {"event": "recover", "step": 7, "restored_step": 5, "lr_scale": 0.5, "recovery": 1},
-              {"event": "health", "step": 8, "ram_percent": 95.0}, {"event": "health", "step": 9, "ram_percent": 50.0}]
+              {"event": "health", "step": 8, "ram_percent": 95.0}, {"event": "health", "step": 9, "ram_percent": 50.0},
+              {"event": "checkpoint_skipped", "step": 10, "recent_loss": 500.0, "best_loss": 3.0}]
     beat = {"time": "2026-01-01T11:50:00+00:00", "step": 9, "status": "training"}
     alerts = training_alerts("r", events, beat, now=now)
-    assert [a.level for a in alerts] == ["error", "warning", "warning", "error"]
+    assert [a.level for a in alerts] == ["error", "warning", "warning", "warning", "error"]
     assert "loss above" in alerts[0].message and "checkpoint step 5" in alerts[1].message
-    assert "RAM 95%" in alerts[2].message and "no heartbeat for 600 s" in alerts[3].message
+    assert "step 10: checkpoint skipped" in alerts[2].message
+    assert "RAM 95%" in alerts[3].message and "no heartbeat for 600 s" in alerts[4].message
     fresh = {**beat, "time": "2026-01-01T11:59:30+00:00"}
     assert training_alerts("r", [], fresh, now=now) == []
     assert training_alerts("r", [], {**fresh, "status": "stopped"}, now=now)[0].level == "error"

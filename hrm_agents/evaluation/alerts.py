@@ -68,7 +68,8 @@ def training_alerts(run: str, events: Iterable[dict[str, Any]], heartbeat: dict[
                     ram_limit: float = RAM_LIMIT_PERCENT) -> list[Alert]:
     """Alerts of a training run from its ``metrics.jsonl`` events and ``heartbeat.json``.
 
-    Non-finite or exploding loss (``nan`` events) is an error, a recovery a warning; a heartbeat
+    Non-finite or exploding loss (``nan`` events) is an error, a recovery or a checkpoint skipped
+    during a loss spike a warning; a heartbeat
     older than ``stale_s`` while the status is ``training`` is an error (the loop is stuck or the
     process died); a stopped run is an error; RAM above ``ram_limit`` % in a health sample is a
     warning (the latest such sample only).
@@ -84,6 +85,9 @@ def training_alerts(run: str, events: Iterable[dict[str, Any]], heartbeat: dict[
             out.append(Alert("warning", run, f"step {e.get('step')}: recovered from checkpoint step "
                                              f"{e.get('restored_step')}, lr x{e.get('lr_scale')} "
                                              f"(recovery {e.get('recovery')})"))
+        elif kind == "checkpoint_skipped":
+            out.append(Alert("warning", run, f"step {e.get('step')}: checkpoint skipped, loss spike "
+                                             f"(recent {_num(e.get('recent_loss'))}, best {_num(e.get('best_loss'))})"))
         elif kind == "health" and (e.get("ram_percent") or 0) > ram_limit:
             high_ram = e
     if high_ram is not None:
