@@ -599,7 +599,7 @@ SHARED_MBPP = ROOT.parent / "shared" / "data" / "mbpp.jsonl"
 def test_all_of_mbpp_loads_and_the_test_split_references_pass_in_the_sandbox():
     """The original MBPP file: all 974 tasks load (task 126 defines `sum`), and the reference
     solutions of the 500 test tasks pass their hidden tests in the sandbox."""
-    from hrm_agents.sandbox import run_tests
+    from hrm_agents.sandbox import Limits, run_tests
 
     suite = load_suite(SHARED_MBPP)
     assert len(suite.tasks) == 974 and suite.skipped == []
@@ -607,7 +607,8 @@ def test_all_of_mbpp_loads_and_the_test_split_references_pass_in_the_sandbox():
     test = load_suite(SHARED_MBPP, split="test").tasks
     assert len(test) == 500
     failed = [t.id for t in test
-              if not run_tests(rows[t.id]["code"], t.hidden_tests, setup=t.test_setup).passed]
+              if not run_tests(rows[t.id]["code"], t.hidden_tests, setup=t.test_setup,
+                               limits=Limits(timeout_s=120, cpu_s=120)).passed]  # mbpp/123 takes seconds
     assert failed == []
 
 

@@ -146,6 +146,10 @@ class LlamaCppBackend(ChatBackend):
         llm = self._loaded.llama
         with self._loaded.lock:
             llama_cpp.llama_perf_context_reset(llm.ctx)
+            if params.temperature > 0:
+                # Reusing the previous prompt's KV prefix evaluates the rest in other batches, which
+                # moves the logits by rounding; a seeded sample must not depend on the call before it.
+                llm.reset()
             try:
                 out = llm.create_chat_completion(
                     messages=[m.model_dump() for m in messages], temperature=params.temperature,
