@@ -17,15 +17,13 @@ puzzles, ``k`` puzzles, is held out entirely; the evaluation set is not used).
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from ..utils.arraycache import cached_groups
 from ..utils.constants import IGNORE_LABEL
 
 PAD, EOS, COLOUR0 = 0, 1, 2
@@ -255,21 +253,5 @@ def load_arrays(spec: ArcSpec, cache_dir: str | Path | None = None
     held = make_split(spec, train, evaluation)[2]
     augs = augmentations(spec.n_aug, spec.seed)
     n_ids = 1 + len(augs) * len({p.id for group in make_split(spec, train, evaluation) for p in group})
-    path = None
-    if cache_dir is not None:
-        key = hashlib.sha1(json.dumps(asdict(spec), sort_keys=True).encode()).hexdigest()[:16]
-        path = Path(cache_dir) / f"arc-{key}.npz"
-        if path.exists():
-            with np.load(path) as z:
-                arrays: dict[str, dict[str, np.ndarray]] = {}
-                for name in z.files:
-                    group, k = name.split("/")
-                    arrays.setdefault(group, {})[k] = z[name]
-            return arrays, held, augs, n_ids
-    arrays = build_arrays(spec, train, evaluation)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **{f"{g}/{k}": v for g, group in arrays.items() for k, v in group.items()})
-        os.replace(tmp, path)
+    arrays = cached_groups(cache_dir, "arc", spec, lambda: build_arrays(spec, train, evaluation))
     return arrays, held, augs, n_ids

@@ -14,11 +14,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Collection, Sequence
 
@@ -28,6 +25,7 @@ from ..curriculum.arrays import PAD, VOCAB, encode_tasks
 from ..curriculum.generator import generate, make_splits
 from ..curriculum.programs import ARITH, CurriculumTask
 from ..curriculum.schedules import Cycler, ThresholdCurriculum
+from ..utils.arraycache import cached_groups
 from ..utils.constants import IGNORE_LABEL
 
 ARRAY_KEYS = ("inputs", "labels", "step_labels", "k", "family")
@@ -131,28 +129,14 @@ def load_data(spec: DataSpec, *, workers: int = 1, cache_dir: str | Path | None 
     With ``cache_dir`` they are read from ``<cache_dir>/data-<hash of spec>.npz`` when present, else
     generated and written there (atomically), so several runs on the same data generate it once.
     """
-    path = None
-    if cache_dir is not None:
-        key = hashlib.sha1(json.dumps(asdict(spec), sort_keys=True).encode()).hexdigest()[:16]
-        path = Path(cache_dir) / f"data-{key}.npz"
-        if path.exists():
-            with np.load(path) as z:
-                groups: dict[str, dict[str, np.ndarray]] = {}
-                for name in z.files:
-                    group, key_ = name.split("/")
-                    groups.setdefault(group, {})[key_] = z[name]
-            pool = groups.pop("pool")
-            return pool, groups
-    splits = eval_splits(spec)
-    exclude = {t.canonical for tasks in splits.values() for t in tasks}
-    pool = train_pool(spec, exclude, workers=workers)
-    evals = {name: encode(tasks) for name, tasks in splits.items()}
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **{f"{g}/{k}": v for g, arrays in {"pool": pool, **evals}.items() for k, v in arrays.items()})
-        os.replace(tmp, path)
-    return pool, evals
+    def build() -> dict[str, dict[str, np.ndarray]]:
+        splits = eval_splits(spec)
+        exclude = {t.canonical for tasks in splits.values() for t in tasks}
+        return {"pool": train_pool(spec, exclude, workers=workers),
+                **{name: encode(tasks) for name, tasks in splits.items()}}
+
+    evals = cached_groups(cache_dir, "data", spec, build)
+    return evals.pop("pool"), evals
 
 
 class MixedSampler:
