@@ -36,6 +36,7 @@ from hrm_agents.backends.llamacpp_backend import LlamaCppBackend, default_thread
 from hrm_agents.backends.openai_backend import OpenAIBackend
 from hrm_agents.graphs.prompts import CODER, PLAN_SECTION, REVISION_SECTION
 from hrm_agents.tasks import load_suite
+from hrm_agents.utils.flags import FlagParser
 
 SYSTEM = "You are a concise assistant."
 PROMPTS = [
@@ -123,10 +124,10 @@ def variants(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = FlagParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="registry name or GGUF path (default: the default model)")
     parser.add_argument("--requests", type=int, default=len(PROMPTS))
-    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--max_tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=default_threads())
     parser.add_argument("--variants", action="store_true", help="compare embedded settings on E1's prompts")
     parser.add_argument("--tasks", type=int, default=6, help="coding-suite tasks for --variants (default: 6)")

@@ -14,7 +14,6 @@ second request; the pool runs them side by side. The gain needs a free core per 
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from rich.table import Table
 from hrm_agents.backends import Backend, Completion, GenParams, Message, make_backend
 from hrm_agents.backends.llamacpp_backend import llama_server
 from hrm_agents.backends.pool import ServerPool
+from hrm_agents.utils.flags import FlagParser
 
 PROMPTS = ["Explain what a hash table is.", "Write a Python function that reverses a string.",
            "What is 17 times 23? Show the steps.", "Give three tips for writing unit tests.",
@@ -44,10 +44,10 @@ def burst(backend: Backend, n: int, params: GenParams) -> tuple[float, list[Comp
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = FlagParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="smollm2-135m", help="GGUF path or registry name (default: %(default)s)")
     p.add_argument("--requests", type=int, default=16)
-    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--max_tokens", type=int, default=64)
     p.add_argument("--threads", type=int, default=1, help="CPU threads per server")
     p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args()

@@ -46,6 +46,7 @@ from experiments.exp4_hrm_ablations.runs import run_one  # noqa: E402
 from hrm_agents.hrm.ablations import step_cost  # noqa: E402
 from hrm_agents.hrm.config import load_json, to_dict, train_config_from_dict  # noqa: E402
 from hrm_agents.utils.jsonio import read_json, write_json  # noqa: E402
+from hrm_agents.utils.flags import FlagParser
 
 RECIPE = "default"  # hrm_agents/hrm/configs/default.json, the shipped checkpoint's recipe
 RECIPE_STEPS = 4841  # the shipped checkpoint's step count (MODEL_CARD.md)
@@ -395,8 +396,7 @@ def plan_main(args: argparse.Namespace) -> int:
 # -- summary -----------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="recheck.py", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = FlagParser(prog="recheck.py", description=__doc__.splitlines()[0], epilog=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     pp = sub.add_parser("plan", help="list the jobs and their cost")
     pp.add_argument("--plan", choices=list(SETTINGS), default="full")
@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("--plan", choices=list(SETTINGS), default="full")
     pr.add_argument("--out", type=Path, required=True)
     pr.add_argument("--device", choices=["cpu", "cuda"])
-    pr.add_argument("--deadline-s", "--deadline_s", dest="deadline_s", type=float, default=360.0,
+    pr.add_argument("--deadline_s", type=float, default=360.0,
                     help="stop every run still going this many seconds after the start")
     pr.add_argument("--data", type=Path, help="folder of carried data-<hash>.npz files")
     pr.add_argument("--groups", type=lambda v: v.split(","),

@@ -10,7 +10,6 @@ Examples:
     python experiments/exp5_hrm_arc/run.py --out runs/exp5 --report_only --report_dir experiments/exp5_hrm_arc/results
 """
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -20,12 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a check
 from experiments.exp5_hrm_arc.plans import DEFAULT_SEEDS, LABELS, PLAN_ARMS, PlanError, make_plan  # noqa: E402
 from hrm_agents.arc.data import ArcDataError  # noqa: E402
 from hrm_agents.hrm.config import ConfigError  # noqa: E402
+from hrm_agents.utils.flags import FlagParser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit 0 ok, 1 some run failed, 2 bad arguments."""
-    p = argparse.ArgumentParser(prog="exp5_hrm_arc/run.py", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = FlagParser(prog="exp5_hrm_arc/run.py", description=__doc__.splitlines()[0])
     p.add_argument("--plan", choices=list(PLAN_ARMS), default="smoke")
     p.add_argument("--arms", help="comma-separated subset of the plan's arms: " + ",".join(LABELS))
     p.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
@@ -34,13 +33,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="output folder (default runs/exp5_hrm_arc/<plan>)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     p.add_argument("--parallel", type=int, default=1, help="training processes at once")
-    p.add_argument("--run_budget_s", "--run-budget-s", type=float,
+    p.add_argument("--run_budget_s", type=float,
                    help="cap each run's training wall time (steps are lowered to fit; recorded)")
-    p.add_argument("--data_workers", "--data-workers", type=int, default=1)
-    p.add_argument("--dry_run", "--dry-run", action="store_true", help="list the runs, train nothing")
-    p.add_argument("--report_only", "--report-only", action="store_true")
-    p.add_argument("--report_dir", "--report-dir", type=Path, help="also write results.json/report.md here")
-    p.add_argument("--no_plots", "--no-plots", action="store_true")
+    p.add_argument("--data_workers", type=int, default=1)
+    p.add_argument("--dry_run", action="store_true", help="list the runs, train nothing")
+    p.add_argument("--report_only", action="store_true")
+    p.add_argument("--report_dir", type=Path, help="also write results.json/report.md here")
+    p.add_argument("--no_plots", action="store_true")
     args = p.parse_args(argv)
     out = args.out or Path("runs") / "exp5_hrm_arc" / args.plan
     try:
