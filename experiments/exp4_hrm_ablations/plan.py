@@ -18,10 +18,10 @@ The arms are overrides of the base recipe (:mod:`hrm_agents.hrm.ablations`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from hrm_agents.hrm import ablations
 from hrm_agents.hrm.ablations import BUDGET_KEYS, REFERENCE, PlanError, arm_config, step_cost
 from hrm_agents.hrm.config import load_json
 from hrm_agents.utils.jsonio import write_json
@@ -50,17 +50,8 @@ PLANS: dict[str, dict[str, Any]] = {"full": load_json("e4_full"), "smoke": load_
 DEFAULT_SEEDS = (0, 1, 2)
 
 
-@dataclass
-class RunSpec:
+class RunSpec(ablations.RunSpec):
     """One training run of the plan."""
-
-    arm: str
-    seed: int
-    config: dict[str, Any]
-
-    @property
-    def run_id(self) -> str:
-        return f"{self.arm}-s{self.seed}"
 
     @property
     def cost(self) -> float:

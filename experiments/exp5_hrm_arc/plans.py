@@ -19,8 +19,9 @@ Every arm of a plan gets the same optimiser steps, batch size and seeds (:data:`
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Sequence
+
+from hrm_agents.hrm.ablations import PlanError, RunSpec
 
 EXPERIMENT = "exp5_hrm_arc"
 REFERENCE = "base"
@@ -65,24 +66,6 @@ SIZES: dict[str, dict[str, Any]] = {
               "arith_steps": 4},
 }
 DEFAULT_SEEDS = (0, 1)
-
-
-class PlanError(ValueError):
-    """An invalid plan or arm (one-line message)."""
-
-
-@dataclass
-class RunSpec:
-    """One training run: ``config`` is ``{"kind": "arc", "model", "train", "data"}`` or
-    ``{"kind": "arith", "train": <full hrm TrainConfig dict>}``."""
-
-    arm: str
-    seed: int
-    config: dict[str, Any]
-
-    @property
-    def run_id(self) -> str:
-        return f"{self.arm}-s{self.seed}"
 
 
 def _arith_config(size: dict[str, Any], arm: str, seed: int, smoke: bool) -> dict[str, Any]:

@@ -17,6 +17,7 @@ width the batch of that k is trimmed to.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -35,6 +36,19 @@ _STEP_OVERHEAD = 16  # per-step cost outside the blocks (embedding, heads, loss,
 
 class PlanError(ValueError):
     """An invalid plan or arm, or an output folder that holds runs of a different plan (one-line message)."""
+
+
+@dataclass
+class RunSpec:
+    """One training run of an experiment's plan: an arm, a seed and the run's config."""
+
+    arm: str
+    seed: int
+    config: dict[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.arm}-s{self.seed}"
 
 
 def blocks_per_segment(model: Mapping[str, Any]) -> int:
