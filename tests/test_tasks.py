@@ -569,7 +569,8 @@ def test_mbpp_function_shadowing_a_builtin_is_the_entry_point():
     row = {"task_id": 126, "text": "Write a python function to find the sum of common divisors of two given numbers.",
            "code": "def sum(a,b): \n    return a + b", "test_list": ["assert sum(10,15) == 25"]}
     task = suites_mod.mbpp_task(row)
-    assert task.entry_point == "sum" and "called like this: sum(10,15)" in task.prompt
+    assert task.entry_point == "sum"
+    assert task.prompt.endswith("Write a Python function `sum`. It must pass this test:\nassert sum(10,15) == 25")
 
 
 def test_mbpp_split_and_seeded_sample(tmp_path):

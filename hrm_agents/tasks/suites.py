@@ -121,8 +121,8 @@ def humaneval_task(problem: Mapping[str, Any], index: int = 0) -> Task:
     )
 
 
-def _called_function(test: str, code: str) -> tuple[str, str]:
-    """(name, call source) of the function under test in an MBPP ``assert``.
+def _called_function(test: str, code: str) -> str:
+    """The name of the function under test in an MBPP ``assert``.
 
     Prefers a function the reference ``code`` defines; otherwise the first non-builtin called by name.
     """
@@ -140,29 +140,31 @@ def _called_function(test: str, code: str) -> tuple[str, str]:
         (c for c in calls if not hasattr(builtins, c.func.id)), None)
     if call is None:
         raise ValueError("test_list[0]: calls no function to test")
-    return call.func.id, ast.get_source_segment(test, call) or call.func.id
+    return call.func.id
 
 
 def mbpp_task(row: Mapping[str, Any], index: int = 0) -> Task:
     """An MBPP record as a code Task.
 
-    Prompt: ``text`` plus the function name and a call taken from the first test; visible test: the
-    first test (preceded by the setup code, if any, so that it runs on its own); hidden tests: all of
-    ``test_list``; setup: ``test_setup_code``. Also reads the "sanitized" variant (``prompt``,
+    Prompt: ``text``, the function name and the visible test, as EvalPlus's MBPP prompt shows one
+    example assert (its expected value fixes the output format: tuple or list, 0- or 1-based, ...);
+    visible test: the first test (preceded by the setup code, if any, so that it runs on its own);
+    hidden tests: all of ``test_list``; setup: ``test_setup_code``. Also reads the "sanitized" variant (``prompt``,
     ``test_imports``).
     """
     tests = list(row["test_list"])
     if not tests:
         raise ValueError("test_list: empty")
-    entry, call = _called_function(tests[0], row.get("code") or "")
+    entry = _called_function(tests[0], row.get("code") or "")
     text = row["text"] if "text" in row else row["prompt"]
     setup = row.get("test_setup_code") or "\n".join(row.get("test_imports") or [])
+    visible = f"{setup}\n{tests[0]}" if setup else tests[0]
     return Task(
         id=f"mbpp/{row['task_id']}",
         kind="code",
-        prompt=f"{text.strip()}\nWrite a Python function `{entry}`, called like this: {call}",
+        prompt=f"{text.strip()}\nWrite a Python function `{entry}`. It must pass this test:\n{visible}",
         entry_point=entry,
-        visible_tests=[f"{setup}\n{tests[0]}" if setup else tests[0]],
+        visible_tests=[visible],
         hidden_tests=tests,
         test_setup=setup,
         family="mbpp",
