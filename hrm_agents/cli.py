@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Sequence
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .backends import BackendError, make_backend
+from .backends import BackendError
 from .backends.models import DEFAULT_MODEL, MODELS, model_status
+from .cli_common import backend_from_args
 from .evaluation.ablation import is_ablation_dir
 from .evaluation.ablation import report as ablation_report
 from .evaluation.io import RunDirError
@@ -30,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("run_dir")
     t.add_argument("--judge", metavar="BACKEND", help="also tag with an LLM judge on this backend (e.g. ollama)")
     t.add_argument("--judge-model", metavar="MODEL", help="model of the judge backend")
+    t.add_argument("--judge-base-url", metavar="URL", help="server URL of an ollama/openai judge (default: its env var)")
+    t.add_argument("--judge-threads", type=int, metavar="N", help="llamacpp judge: CPU threads")
+    t.add_argument("--judge-concurrency", type=int, default=1, metavar="N",
+                   help="judge requests in flight at once, for a server that batches them (default 1)")
     t.add_argument("--no-backup", action="store_true", help="do not keep results.jsonl.bak")
     t.add_argument("--force", action="store_true", help="re-tag even without run_summary.json")
 
@@ -83,9 +89,18 @@ def _rule_overrides(args: argparse.Namespace) -> dict[str, float]:
 
 
 def _tag(args: argparse.Namespace, console: Console) -> None:
-    judge = make_backend(args.judge, args.judge_model) if args.judge else None
+    judge = None
+    if args.judge:
+        judge = backend_from_args(argparse.Namespace(
+            model_backend=args.judge, model_name=args.judge_model, base_url=args.judge_base_url,
+            n_threads=args.judge_threads, cache=None))
     try:
-        run, backup = tag_run(args.run_dir, judge=judge, backup=not args.no_backup, force=args.force)
+        with Progress(TextColumn("LLM judge"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console, disable=judge is None) as bar:
+            task = bar.add_task("judge", total=None)
+            run, backup = tag_run(args.run_dir, judge=judge, backup=not args.no_backup, force=args.force,
+                                  judge_concurrency=args.judge_concurrency,
+                                  on_judged=lambda done, total: bar.update(task, completed=done, total=total))
     finally:
         if judge is not None:
             judge.close()

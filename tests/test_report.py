@@ -204,9 +204,11 @@ def test_judge_tags_and_agreement(tmp_path: Path, suite_path: Path) -> None:
         return "Sure! " + json.dumps({"tags": tags + [{"tag": "made_up"}]})
 
     backend = ScriptedBackend(judge)
-    tagged, _ = tag_run(run, judge=backend)
+    progress: list[tuple[int, int]] = []
+    tagged, _ = tag_run(run, judge=backend, judge_concurrency=4, on_judged=lambda *p: progress.append(p))
     failed = [r for r in tagged.records if not r.passed]
     assert len(backend.calls) == len(failed) == 32
+    assert progress == [(i, 32) for i in range(1, 33)]
     assert all(r.meta["judge_tags"][0] == {"tag": WRONG_ANSWER, "evidence": "off by one"} for r in failed)
     write_report([run], make_plots=False)
     g = json.loads((run / "stats.json").read_text())["judge_agreement"]
@@ -214,6 +216,16 @@ def test_judge_tags_and_agreement(tmp_path: Path, suite_path: Path) -> None:
     assert g[SPEC_ERROR]["judge"] == 1 and g[SPEC_ERROR]["agreement"] == pytest.approx(31 / 32)  # flat t19
     assert g[SPEC_ERROR]["kappa"] == 0.0  # the rules never say spec_error here: no agreement beyond chance
     assert "### LLM judge vs rules (per tag)" in (run / "report.md").read_text()
+
+
+def test_tag_with_an_unknown_judge_backend_is_one_line(tmp_path: Path, suite_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    run = make_run(tmp_path, "r1", {"flat": FLAT}, suite_path)
+    before = (run / "results.jsonl").read_bytes()
+    assert main(["tag", str(run), "--judge", "nope", "--judge-concurrency", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown backend 'nope'" in err and err.count("\n") == 1
+    assert (run / "results.jsonl").read_bytes() == before
 
 
 def test_cohen_kappa_and_parse_judge() -> None:

@@ -9,6 +9,7 @@ over tasks (see :mod:`hrm_agents.evaluation.stats`).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
@@ -79,10 +80,13 @@ def ensure_tags(run: RunData) -> None:
 
 
 def tag_run(run_dir: str | Path, *, judge: Backend | None = None, backup: bool = True,
-            force: bool = False) -> tuple[RunData, Path | None]:
+            force: bool = False, judge_concurrency: int = 1,
+            on_judged: Callable[[int, int], None] | None = None) -> tuple[RunData, Path | None]:
     """Re-tag every record of a finished run with the rules (and the LLM judge, when given, on
     failed attempts: ``meta["judge_tags"]``); rewrite ``results.jsonl`` atomically.
 
+    ``judge_concurrency`` judge requests are in flight at once (for a server that batches them);
+    ``on_judged(done, total)`` is called after each judged attempt (e.g. a progress bar).
     Returns the run (with the new records) and the backup path. Refuses a run without
     a finished ``run_summary.json`` (the runner may still be appending) unless ``force``.
     """
@@ -90,14 +94,19 @@ def tag_run(run_dir: str | Path, *, judge: Backend | None = None, backup: bool =
     if run.partial and not force:
         raise RunDirError(f"{run.path}: run not finished (still running or interrupted); use --force to re-tag")
     tasks = load_tasks(run)
-    records = []
-    for rec in run.records:
-        rec = _retag(run, tasks, rec)
-        if judge is not None and not rec.passed:
-            judged = judge_attempt(judge, tasks.get(rec.task_id), rec)
-            if judged is not None:
-                rec.meta[JUDGE_KEY] = [t.model_dump() for t in judged]
-        records.append(rec)
+    records = [_retag(run, tasks, rec) for rec in run.records]
+    if judge is not None:
+        failed = [rec for rec in records if not rec.passed]
+
+        def ask(rec: AttemptRecord) -> tuple[AttemptRecord, list | None]:
+            return rec, judge_attempt(judge, tasks.get(rec.task_id), rec)
+
+        with ThreadPoolExecutor(max(1, judge_concurrency)) as pool:
+            for done, (rec, judged) in enumerate(pool.map(ask, failed), 1):
+                if judged is not None:
+                    rec.meta[JUDGE_KEY] = [t.model_dump() for t in judged]
+                if on_judged is not None:
+                    on_judged(done, len(failed))
     run.records = records
     if run.bad_lines:
         run.warnings.append(f"{run.bad_lines} unreadable line(s) dropped from results.jsonl (kept in the backup)")
