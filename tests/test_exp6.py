@@ -57,17 +57,61 @@ def test_each_threshold_is_the_preregistered_one(field, value, check):
     assert not v.checks[check] and v.verdict != SUCCESS
 
 
-def test_arms_plan_the_same_number_of_batches(tmp_path):
-    import time
+def test_verdict_uses_the_evaluators_labels():
+    from hrm_agents.evaluation.stats import INCONCLUSIVE, Verdict, VerdictRule
+    from experiments.exp6_hrm_codegen.verdict import Thresholds
 
-    from experiments.exp6_hrm_codegen.pipeline import _plan_steps
+    v = _v(p_value=0.2, ci95=(-0.03, 0.15))
+    assert isinstance(v, Verdict) and v.label == f"{FAILURE} ({INCONCLUSIVE})" and v.as_dict()["label"] == v.label
+    t = Thresholds()
+    assert isinstance(t, VerdictRule) and (t.target_delta, t.alpha, t.max_latency_ratio) == (0.04, 0.05, 0.54)
 
-    deadline = time.time() + 100
-    fast, slow = (_plan_steps(tmp_path, a, 2, deadline) for a in ("fast", "slow"))
-    (tmp_path / "slow.json").write_text(json.dumps({"sec_per_step": 0.5, "t": time.time()}))
-    n_fast = fast(0.1)  # the slow arm already arrived: no waiting
-    n_slow = slow(0.5)  # rewrites its own file (later t): recomputed from the new arrival time
-    assert 30 + 150 / 1.3 < n_fast <= 30 + 200 / 1.3 and abs(n_fast - n_slow) <= 1
+
+def test_generation_batches_respect_rows_and_kv_budget():
+    from hrm_agents.hrm.lm_train import plan_batches
+
+    lens = {t: 10 * t for t in range(1, 9)}  # task t has a prompt of 10 t tokens
+    groups = [[(t, "sample", i) for i in range(3)] for t in sorted(lens)]
+    batches = plan_batches(groups, lens, max_new_tokens=20, max_rows=7, kv_bytes_per_position=1,
+                           kv_budget_bytes=400)
+    assert [j for b in batches for j in b] == [j for g in groups for j in g]  # every job once, in order
+    for b in batches:
+        tasks = {t for t, _, _ in b}
+        assert all(sum(1 for j in b if j[0] == t) == 3 for t in tasks)  # a task's samples stay together
+        assert len(b) <= 7 and (len(b) == 3 or len(b) * (max(lens[t] for t in tasks) + 20) <= 400)
+    assert [len(b) for b in batches] == [6, 6, 3, 3, 3, 3]  # rows cap first, then the KV budget
+    assert len(plan_batches(groups[-1:], lens, max_new_tokens=20, max_rows=1, kv_bytes_per_position=1,
+                            kv_budget_bytes=1)) == 1  # an over-budget group still runs, alone
+
+
+def test_generation_splits_a_batch_that_runs_out_of_memory(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("tokenizers")
+    from hrm_agents.hrm.code_data import train_tokenizer
+    from hrm_agents.hrm.config import ModelConfig
+    from hrm_agents.hrm.lm import CausalLM
+    from hrm_agents.hrm.lm_train import generate_mbpp
+
+    tok = train_tokenizer(["def add(a, b):\n    return a + b\n"] * 20, 300)
+    torch.manual_seed(0)
+    model = CausalLM(ModelConfig(vocab_size=tok.get_vocab_size(), seq_len=64, arch="lm", hidden_size=32,
+                                 num_heads=4, transformer_layers=1, halt_mode="fixed", halt_max_steps=1))
+    real = model.generate
+
+    def small_batches_only(prompts, *a, **kw):
+        if len(prompts) > 2:
+            raise torch.cuda.OutOfMemoryError("test")
+        return real(prompts, *a, **kw)
+
+    monkeypatch.setattr(model, "generate", small_batches_only)
+    rows = [{"task_id": t, "text": f"task {t}", "test_list": [f"assert f({t}) == {t}"]} for t in (11, 12, 13)]
+    events = []
+    gen = generate_mbpp(model, tok, rows, tmp_path / "c.jsonl", n_samples=2, max_new_tokens=4, max_rows=6,
+                        log=events.append)
+    recs = [json.loads(line) for line in (tmp_path / "c.jsonl").read_text().splitlines()]
+    assert gen["completions"] == len(recs) == 9 and {e["event"] for e in events} >= {"generate_oom_split"}
+    assert sorted((r["task_id"], r["kind"], r["index"]) for r in recs) == sorted(
+        [(t, "greedy", 0) for t in (11, 12, 13)] + [(t, "sample", i) for t in (11, 12, 13) for i in range(2)])
 
 
 def test_pass_at_k_bookkeeping():
@@ -112,6 +156,8 @@ def test_smoke_plan_end_to_end(tmp_path):
     assert stats["arms"]["hrm_lm"]["n_tasks_greedy"] == 3 and stats["arms"]["hrm_lm"]["n_samples"] == 2
     assert stats["verdict"]["verdict"] in ("SUCCESS", "PARTIAL", "FAILURE")
     assert stats["data"]["corpus"]["files_kept"] > 0 and stats["n_resamples"] == 10_000
+    pre = {arm: stats["training"][arm]["pretrain"] for arm in stats["arms"]}  # the equal budget
+    assert {(p["steps"], p["planned_steps"], p["tokens"]) for p in pre.values()} == {(4, 4, 4 * 4 * 64)}
     assert "| pass@1 (greedy, n=3) |" in (tmp_path / "report.md").read_text()
 
 

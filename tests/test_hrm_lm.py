@@ -55,6 +55,17 @@ def test_kv_cache_decoding_equals_full_forward(arch, segments):
 
 
 @pytest.mark.parametrize("arch,segments", ARCHS)
+def test_kv_bytes_per_position_is_what_the_cache_holds(arch, segments):
+    """The generation planner's memory estimate: every attention call of every segment, keys and values."""
+    m = _model(arch, segments)
+    cache = KVCache(6)
+    with torch.no_grad():
+        m._step(torch.randint(2, 40, (3, 6)), 0, torch.ones(6, 6, dtype=torch.bool).tril(), cache)
+    held = sum(t.numel() * t.element_size() for slot in cache.slots for t in slot)
+    assert held == 3 * 6 * m.kv_bytes_per_position(4)
+
+
+@pytest.mark.parametrize("arch,segments", ARCHS)
 def test_greedy_generate_matches_recomputing_each_step(arch, segments):
     m = _model(arch, segments)
     prompts = [[5, 6, 7, 8, 9], [11, 12]]

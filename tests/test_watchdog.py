@@ -60,7 +60,7 @@ def test_poisoned_step_recovers_from_the_last_checkpoint_with_lower_lr(tmp_path,
     assert rec["recovery"] == 1 and rec["lr_scale"] == 0.5
     train_lr = {e["step"]: e["lr"] for e in ev if e["event"] == "train"}
     assert list(train_lr) == [10, 20, 30, 40]  # steps 20-25 were re-run after the restore
-    unpoisoned = train_mod._lr_factor(small(), 40)(30 - 1) * small().lr
+    unpoisoned = small().lr_factor(30 - 1, 40) * small().lr
     assert train_lr[30] == pytest.approx(0.5 * unpoisoned)
     assert all(torch.isfinite(p).all() for p in train_mod.load_model(tmp_path / "export")[0].parameters())
     health = [e for e in ev if e["event"] == "health"]

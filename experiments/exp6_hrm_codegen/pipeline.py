@@ -6,9 +6,9 @@ writes ``stream.npy``, ``tokenizer.json`` and ``data.json`` (corpus statistics, 
 ``run_arm`` pretrains one arm, fine-tunes it on MBPP prompt + validation + train, and writes its
 MBPP-test completions (greedy, then ``n_samples`` at T = 0.8) and a metrics log as it goes.
 
-Equal budget: every arm trains the same number of batches of the same shape (same tokens). The
-number is agreed at run time: each arm measures its seconds per batch (batches 10-30, all arms
-sharing the GPU), writes it to the sync folder, and all take ``time left / slowest arm's time``.
+Equal budget: every arm trains the same number of batches (``--steps``, default the plan's
+``max_steps``) of the same shape on the same token stream: the same tokens, in the same order. The
+pretraining deadline is only a safety net; an arm it stops early shows ``steps < planned_steps``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ class Plan:
     n_finetune: int | None  # None = all 474 (prompt + validation + train)
     n_samples: int
     max_new_tokens: int
-    gen_batch_rows: int
+    gen_max_rows: int
+    kv_budget_gb: float
     model_override: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -51,12 +52,16 @@ PLANS = {
     "smoke": Plan(corpus_bytes=300_000, tokenizer_bytes=300_000, vocab_size=1024,
                   train=LMTrainConfig(batch_size=4, seq_len=64, max_steps=4, warmup_steps=2, log_every=2,
                                       ft_epochs=1, ft_batch_size=4, ft_max_len=2048),
-                  n_test_tasks=3, n_finetune=8, n_samples=2, max_new_tokens=16, gen_batch_rows=8,
+                  n_test_tasks=3, n_finetune=8, n_samples=2, max_new_tokens=16, gen_max_rows=8,
+                  kv_budget_gb=1.0,
                   model_override={"hrm_lm": {"hidden_size": 32, "num_heads": 4, "H_layers": 1, "L_layers": 1},
                                   "gpt2": {"hidden_size": 48, "num_heads": 4, "transformer_layers": 2},
                                   "lm27": {"hidden_size": 32, "num_heads": 4, "transformer_layers": 2}}),
-    "full": Plan(corpus_bytes=80_000_000, tokenizer_bytes=15_000_000, vocab_size=8192, train=LMTrainConfig(),
-                  n_test_tasks=None, n_finetune=None, n_samples=10, max_new_tokens=320, gen_batch_rows=500),
+    # 512 batches x 64 x 512 = 16.8M tokens per arm; 256 new tokens cover 99% of MBPP's reference solutions
+    # (~195 tokens at the 99th percentile); 20 GB of KV cache per arm leaves room for the three processes.
+    "full": Plan(corpus_bytes=80_000_000, tokenizer_bytes=15_000_000, vocab_size=8192,
+                 train=LMTrainConfig(max_steps=512), n_test_tasks=None, n_finetune=None, n_samples=10,
+                 max_new_tokens=256, gen_max_rows=1000, kv_budget_gb=20.0),
 }
 
 
@@ -96,31 +101,8 @@ def prepare(plan: Plan, data_dir: Path, mbpp: Path, humaneval: Path | None, work
     return info
 
 
-def _plan_steps(sync_dir: Path, arm: str, n_arms: int, deadline: float, margin_s: float = 3.0, safety: float = 1.3):
-    """``plan_steps`` callback of :func:`~hrm_agents.hrm.lm_train.pretrain` (see the module doc).
-
-    Every arm waits at batch 30 until all have written their time per batch; the batches left are
-    counted from the moment the last one arrived, so all arms get the same number. ``safety``
-    stretches the slowest time: in the first run (2026-12-03) arms slowed down after the probe (the
-    fastest arm's sampling shared the GPU) and the deadline cut two arms 8% and 16% short of the plan."""
-    def plan(sec_per_step: float) -> int:
-        sync_dir.mkdir(parents=True, exist_ok=True)
-        tmp = sync_dir / f".{arm}.tmp"
-        tmp.write_text(json.dumps({"sec_per_step": sec_per_step, "t": time.time()}))
-        tmp.replace(sync_dir / f"{arm}.json")
-        wait_until = time.time() + 90
-        while len(list(sync_dir.glob("*.json"))) < n_arms and time.time() < wait_until:
-            time.sleep(0.2)
-        arrived = [json.loads(p.read_text()) for p in sync_dir.glob("*.json")]
-        slowest = max(a["sec_per_step"] for a in arrived)
-        last = max(a["t"] for a in arrived)
-        return int(30 + max(0.0, deadline - last - margin_s) / (safety * slowest))
-    return plan
-
-
 def run_arm(plan: Plan, arm: str, data_dir: Path, out_dir: Path, mbpp: Path, *, device: str,
-            pretrain_deadline: float, generate_deadline: float, sync_dir: Path | None, n_arms: int,
-            seed: int = 0) -> dict[str, Any]:
+            pretrain_deadline: float, generate_deadline: float, seed: int = 0) -> dict[str, Any]:
     """Pretrain, fine-tune and sample one arm; logs ``<arm>.metrics.jsonl`` and ``<arm>.completions.jsonl``
     in ``out_dir`` line by line. Returns the summary (also the log's last line)."""
     import numpy as np
@@ -147,8 +129,7 @@ def run_arm(plan: Plan, arm: str, data_dir: Path, out_dir: Path, mbpp: Path, *, 
     cfg = replace(plan.train, seed=seed)
     log({"event": "start", "arm": arm, "n_params": n_params(model), "model": mcfg.__dict__, "train": cfg.as_dict(),
          "device": torch.cuda.get_device_name() if device == "cuda" else "cpu"})
-    planner = _plan_steps(sync_dir, arm, n_arms, pretrain_deadline) if sync_dir else None
-    pre = pretrain(model, stream, cfg, deadline=pretrain_deadline, plan_steps=planner, log=log)
+    pre = pretrain(model, stream, cfg, deadline=pretrain_deadline, log=log)
     log({"event": "pretrain_done", **pre})
     rows = mbpp_rows(mbpp, MBPP_FINETUNE_IDS)[:plan.n_finetune]
     examples = finetune_examples(tok, rows, cfg.ft_max_len)
@@ -159,7 +140,8 @@ def run_arm(plan: Plan, arm: str, data_dir: Path, out_dir: Path, mbpp: Path, *, 
     (data_dir / f"ckpt_{arm}" / "tokenizer.json").write_text((data_dir / "tokenizer.json").read_text())
     test = mbpp_rows(mbpp, MBPP_TEST_IDS)[:plan.n_test_tasks]
     gen = generate_mbpp(model, tok, test, out_dir / f"{arm}.completions.jsonl", n_samples=plan.n_samples,
-                        max_new_tokens=plan.max_new_tokens, batch_rows=plan.gen_batch_rows, seed=seed,
+                        max_new_tokens=plan.max_new_tokens, max_rows=plan.gen_max_rows,
+                        kv_budget_bytes=plan.kv_budget_gb * 1e9, seed=seed,
                         deadline=generate_deadline, log=log)
     summary = {"event": "summary", "n_params": n_params(model), "pretrain": pre, "finetune": ft, "generate": gen,
                "stable": bool(pre["stable"] and ft["stable"]), "pid": os.getpid()}

@@ -66,6 +66,10 @@ def evaluate(completions: Path, mbpp: Path, out: Path, *, bench_path: Path | Non
     stats = study_stats(metrics, treatment=TREATMENT, baseline=BASELINE, stable=stable, bench=bench,
                         n_resamples=n_resamples, extra_baselines=[a for a in metrics if a not in (TREATMENT, BASELINE)])
     stats["training"] = training
+    tokens = {a: (t.get("pretrain") or {}).get("tokens") for a, t in training.items()}
+    stats["equal_budget"] = {"pretraining_tokens": tokens, "equal": len(set(tokens.values())) == 1,
+                             "pretraining_wall_s": {a: (t.get("pretrain") or {}).get("wall_s")
+                                                    for a, t in training.items()}}
     stats["scoring_wall_s"] = wall
     data = completions / "data.json"
     stats["data"] = json.loads(data.read_text()) if data.is_file() else None
@@ -103,15 +107,19 @@ def render(stats: Mapping[str, Any]) -> str:
                                    ("tokens_per_s", "CPU throughput (tokens/s)", 1)):
             lines.append(f"| {label} | {fmt.num(float(bh[key]), digits)} | {fmt.num(float(bg[key]), digits)} | "
                          f"ratio {_ratio(bh[key], bg[key])} | | | |")
+    budget = stats.get("equal_budget") or {}
     lines += ["", "Verdict checks: " + "; ".join(v["reasons"]), "",
-              "| arm | params | pretraining tokens | batches | final pretrain loss | fine-tune loss (last epoch) | "
-              "pass@1 | pass@10 | sample pass@1 | ended at EOS | outcomes |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              f"Pretraining budget: {'equal' if budget.get('equal') else 'NOT equal'} across arms "
+              f"(tokens {budget.get('pretraining_tokens')}).", "",
+              "| arm | params | pretraining tokens | batches | pretraining wall (s, shared GPU) | final pretrain loss | "
+              "fine-tune loss (last epoch) | pass@1 | pass@10 | sample pass@1 | ended at EOS | outcomes |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for arm, m in arms.items():
         t = (stats.get("training") or {}).get(arm) or {}
         pre, ft = t.get("pretrain") or {}, t.get("finetune") or {}
         lines.append(f"| {ARM_LABELS.get(arm, arm)} | {fmt.num(t.get('n_params'))} | {fmt.num(pre.get('tokens'))} | "
-                     f"{fmt.num(pre.get('steps'))} | {fmt.num(pre.get('loss_last'))} | {fmt.num(ft.get('loss_last_epoch'))} | "
+                     f"{fmt.num(pre.get('steps'))} | {fmt.num(pre.get('wall_s'), 1)} | {fmt.num(pre.get('loss_last'))} | "
+                     f"{fmt.num(ft.get('loss_last_epoch'))} | "
                      f"{fmt.num(m['pass1'])} | {fmt.num(m['pass10'])} | {fmt.num(m['sample_pass1'])} | "
                      f"{fmt.num(m['finished_at_eos'])} | {m['status_counts']} |")
     for name, c in stats["comparisons"].items():

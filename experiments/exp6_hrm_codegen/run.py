@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -45,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sizes", choices=list(PLANS), default="full", help="train plan: model/data sizes")
     p.add_argument("--device", default="cpu")
     p.add_argument("--workers", type=int, default=2, help="processes for the corpus filter / sandbox threads")
-    p.add_argument("--pretrain_s", type=float, default=180, help="train plan: pretraining ends this many s after start")
+    p.add_argument("--steps", type=int, help="pretraining batches of every arm (the equal budget; default: the plan's)")
+    p.add_argument("--pretrain_s", type=float, default=180,
+                   help="train plan: safety net, no pretraining batch starts this many s after start")
     p.add_argument("--generate_s", type=float, default=290, help="train plan: no sampling batch starts after this")
     p.add_argument("--data_dir", type=Path, help="corpus/tokenizer/checkpoints folder (default OUT/data)")
     p.add_argument("--arm", choices=list(ARMS), help="(internal) run one arm of the train plan")
@@ -71,11 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             reference(args.mbpp, args.out, n_tasks=args.n_tasks, model=args.model)
             return 0
         plan = PLANS["smoke" if args.plan == "smoke" else args.sizes]
+        if args.steps is not None:
+            if args.steps < 1:
+                p.error("--steps must be >= 1")
+            plan = replace(plan, train=replace(plan.train, max_steps=args.steps))
         t0 = args.t0 or time.time()
         if args.arm:  # one arm of the train plan, in its own process
             run_arm(plan, args.arm, data_dir, args.out, args.mbpp, device=args.device,
-                    pretrain_deadline=t0 + args.pretrain_s, generate_deadline=t0 + args.generate_s,
-                    sync_dir=data_dir / "sync", n_arms=len(ARMS))
+                    pretrain_deadline=t0 + args.pretrain_s, generate_deadline=t0 + args.generate_s)
             return 0
         info = prepare(plan, data_dir, args.mbpp, args.humaneval or _humaneval(), args.workers)
         (args.out / "data.json").write_text((data_dir / "data.json").read_text())
@@ -83,13 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.plan == "smoke":
             for arm in ARMS:
                 run_arm(plan, arm, data_dir, args.out, args.mbpp, device=args.device,
-                        pretrain_deadline=t0 + 600, generate_deadline=t0 + 600, sync_dir=None, n_arms=1)
+                        pretrain_deadline=t0 + 600, generate_deadline=t0 + 600)
             evaluate(args.out, args.mbpp, args.out, bench_path=args.bench, workers=args.workers)
             return 0
         procs = [subprocess.Popen([sys.executable, __file__, "--plan", "train", "--sizes", args.sizes, "--arm", arm,
                                    "--out", str(args.out),
                                    "--data_dir", str(data_dir), "--mbpp", str(args.mbpp), "--device", args.device,
                                    "--t0", str(t0), "--pretrain_s", str(args.pretrain_s),
+                                   "--steps", str(plan.train.max_steps),
                                    "--generate_s", str(args.generate_s)], env={**os.environ, "PYTHONUNBUFFERED": "1"})
                  for arm in ARMS]
         codes = [proc.wait() for proc in procs]

@@ -17,23 +17,23 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SUCCESS, PARTIAL, FAILURE = "SUCCESS", "PARTIAL", "FAILURE"
+from hrm_agents.evaluation.stats import FAILURE, PARTIAL, SUCCESS, Verdict, VerdictRule
+
+__all__ = ["FAILURE", "PARTIAL", "SUCCESS", "StudyNumbers", "StudyVerdict", "Thresholds", "study_verdict"]
 
 
 @dataclass(frozen=True)
-class Thresholds:
-    """The pre-registered thresholds (rates as fractions; ratios are HRM / baseline)."""
+class Thresholds(VerdictRule):
+    """The pre-registered thresholds: the evaluator's :class:`~hrm_agents.evaluation.stats.VerdictRule`
+    (Δpass@1 target, alpha, latency ratio) at the study's values, plus its accuracy floors, the p at
+    which it is a FAILURE and the peak-RAM ratio (rates as fractions; ratios are HRM / baseline)."""
 
+    target_delta: float = 0.04
+    max_latency_ratio: float | None = 0.54
     min_pass1: float = 0.30
     min_pass10: float = 0.45
-    min_delta: float = 0.04
-    alpha: float = 0.05
     failure_p: float = 0.10
-    max_latency_ratio: float = 0.54
     max_ram_ratio: float = 0.50
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -52,22 +52,15 @@ class StudyNumbers:
 
 
 @dataclass
-class StudyVerdict:
-    """The verdict, whether p >= alpha (INCONCLUSIVE) and one line per criterion."""
+class StudyVerdict(Verdict):
+    """The evaluator's :class:`~hrm_agents.evaluation.stats.Verdict` (same labels, e.g.
+    ``FAILURE (INCONCLUSIVE)`` when p >= alpha) with one flag per pre-registered criterion."""
 
-    verdict: str
-    inconclusive: bool
     checks: dict[str, bool] = field(default_factory=dict)
-    reasons: list[str] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        """``FAILURE`` or ``FAILURE (INCONCLUSIVE)`` etc."""
-        return f"{self.verdict} (INCONCLUSIVE)" if self.inconclusive else self.verdict
 
     def as_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "inconclusive": self.inconclusive, "label": self.label,
-                "checks": self.checks, "reasons": self.reasons}
+        """JSON form (``stats.json`` -> ``verdict``)."""
+        return {**asdict(self), "label": self.label}
 
 
 def _le(x: float | None, limit: float) -> bool:
@@ -81,7 +74,7 @@ def study_verdict(n: StudyNumbers, t: Thresholds = Thresholds()) -> StudyVerdict
     checks = {
         "pass1": n.hrm_pass1 >= t.min_pass1,
         "pass10": n.hrm_pass10 >= t.min_pass10,
-        "delta": n.delta_pass1 >= t.min_delta,
+        "delta": n.delta_pass1 >= t.target_delta,
         "ci_excludes_0": bool(lo > 0),
         "p_below_alpha": bool(p < t.alpha),
         "latency": _le(n.latency_ratio, t.max_latency_ratio),
@@ -96,7 +89,7 @@ def study_verdict(n: StudyNumbers, t: Thresholds = Thresholds()) -> StudyVerdict
     reasons = [
         f"HRM pass@1 {n.hrm_pass1:.3f} {'>=' if checks['pass1'] else '<'} {t.min_pass1}",
         f"HRM pass@10 {n.hrm_pass10:.3f} {'>=' if checks['pass10'] else '<'} {t.min_pass10}",
-        f"delta pass@1 {n.delta_pass1:+.3f} {'>=' if checks['delta'] else '<'} {t.min_delta}",
+        f"delta pass@1 {n.delta_pass1:+.3f} {'>=' if checks['delta'] else '<'} {t.target_delta}",
         f"95% CI [{lo:+.3f}, {hi:+.3f}] {'excludes' if not ci_has_0 else 'includes'} 0; p {p:.4f}",
         f"latency ratio {n.latency_ratio if n.latency_ratio is None else round(n.latency_ratio, 3)} "
         f"{'<=' if checks['latency'] else 'not <='} {t.max_latency_ratio}",
@@ -117,4 +110,4 @@ def study_verdict(n: StudyNumbers, t: Thresholds = Thresholds()) -> StudyVerdict
     else:
         verdict = FAILURE
         reasons.append("FAILURE: a primary target missed")
-    return StudyVerdict(verdict, inconclusive=not (p < t.alpha), checks=checks, reasons=reasons)
+    return StudyVerdict(verdict, reasons, inconclusive=not (p < t.alpha), checks=checks)

@@ -6,6 +6,7 @@ No torch import here, so configs can be read and validated without the ``hrm`` e
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -94,7 +95,7 @@ class ModelConfig:
 
     def blocks_per_segment(self) -> int:
         """Block applications in one forward segment."""
-        if self.arch == "transformer":
+        if self.arch in ("transformer", "lm"):
             return self.n_transformer_layers
         if self.arch == "trm":
             return self.H_cycles * (self.L_cycles + 1) * self.L_layers
@@ -109,8 +110,37 @@ class ModelConfig:
         return self.H_cycles * (self.L_cycles * self.L_layers + self.H_layers)
 
 
+def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float) -> float:
+    """Learning-rate factor at ``step`` of ``total``: linear warm-up over ``warmup`` steps, then cosine
+    decay to ``min_ratio``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
 @dataclass
-class TrainConfig:
+class OptimConfig:
+    """AdamW and learning-rate settings shared by the HRM trainer (:class:`TrainConfig`) and the
+    language-model trainer (:class:`hrm_agents.hrm.lm_train.LMTrainConfig`)."""
+
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+
+    def lr_factor(self, step: int, total: int) -> float:
+        """:func:`warmup_cosine` with this config's warm-up and floor."""
+        return warmup_cosine(step, total, self.warmup_steps, self.min_lr_ratio)
+
+
+@dataclass
+class TrainConfig(OptimConfig):
     """Trainer settings; ``model`` holds the architecture (vocab/seq_len are filled from the data).
 
     Data: ``n_train_per_k`` fresh training tasks per family and training k (none of them in the
@@ -141,12 +171,6 @@ class TrainConfig:
     seed: int = 0
     batch_size: int = 256
     steps: int = 2000
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0
     log_every: int = 50
     eval_every: int = 500
     ckpt_every: int = 500
@@ -154,7 +178,7 @@ class TrainConfig:
     final_eval: list[dict[str, Any]] = field(default_factory=lambda: [{}])
 
     def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)  # type: ignore[assignment]
+        super().__post_init__()
         if self.schedule not in ("curriculum", "mixed"):
             raise ConfigError(f"unknown schedule {self.schedule!r}; use curriculum or mixed")
         if self.batch_size < 1 or self.steps < 1:

@@ -27,43 +27,35 @@ rotary positions are relative, so padding does not change any real token's outpu
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .layers import KVCache, Rotary, lecun_normal_
-from .model import make_core
+from ..utils.constants import IGNORE_LABEL
+from .layers import KVCache
+from .model import TokenModel
 
-IGNORE_LABEL = -100
 
-
-class CausalLM(nn.Module):
+class CausalLM(TokenModel):
     """Token embedding -> causal core (HRM levels or a plain stack) -> LM head."""
 
     def __init__(self, cfg: ModelConfig):
-        super().__init__()
         if cfg.arch not in ("hrm_lm", "lm"):
             raise ValueError(f"CausalLM needs arch 'hrm_lm' or 'lm', not {cfg.arch!r}")
-        self.config = cfg
-        d = cfg.hidden_size
-        self.embed_scale = math.sqrt(d)
-        self.embed = nn.Embedding(cfg.vocab_size, d)
-        self.rotary = Rotary(d // cfg.num_heads, cfg.seq_len, cfg.rope_theta)
-        self.core = make_core(cfg)
-        self.lm_head = nn.Linear(d, cfg.vocab_size, bias=False)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                lecun_normal_(m.weight)
-        nn.init.trunc_normal_(self.embed.weight, std=1 / self.embed_scale, a=-2 / self.embed_scale,
-                              b=2 / self.embed_scale)
+        super().__init__(cfg)
+        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        self.init_weights()
 
     @property
     def segments(self) -> int:
         """Segments per forward pass (deep-supervision steps in training; all run at inference)."""
         return self.config.halt_max_steps
+
+    def kv_bytes_per_position(self, element_size: int) -> int:
+        """Bytes the :class:`~hrm_agents.hrm.layers.KVCache` holds per sequence position of one row
+        (keys and values of every attention call of all segments)."""
+        return self.segments * self.config.blocks_per_segment() * 2 * self.config.hidden_size * element_size
 
     def _state(self, b: int, s: int) -> tuple[torch.Tensor, torch.Tensor]:
         h, l = self.core.initial_state()
@@ -115,6 +107,7 @@ class CausalLM(nn.Module):
         eye = torch.eye(width, dtype=torch.bool, device=dev)
         mask = causal & (valid[:, None, None, :] | eye)  # a pad query sees itself only
         cache = KVCache(width + max_new_tokens)
+        self.rotary(width + max_new_tokens)  # grow the rotary tables once, not at every new position
         logits = self._step(rows, 0, mask, cache)
         out = torch.empty(len(prompts), 0, dtype=torch.long, device=dev)
         done = torch.zeros(len(prompts), dtype=torch.bool, device=dev)
@@ -123,7 +116,7 @@ class CausalLM(nn.Module):
             nxt = torch.where(done, eos_id, nxt)
             out = torch.cat((out, nxt[:, None]), 1)
             done |= nxt == eos_id
-            if bool(done.all()) or t == max_new_tokens - 1:
+            if t == max_new_tokens - 1 or (t % 16 == 15 and bool(done.all())):  # a host sync every 16 tokens only
                 break
             valid = torch.cat((valid, torch.ones_like(done[:, None])), 1)
             logits = self._step(nxt[:, None], width + t, valid[:, None, None, :], cache)

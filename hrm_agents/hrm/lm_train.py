@@ -19,24 +19,23 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from ..utils.constants import IGNORE_LABEL
 from .code_data import EOS_ID, PAD_ID, mbpp_prompt
-from .lm import IGNORE_LABEL, CausalLM, lm_loss
+from .config import OptimConfig, warmup_cosine
+from .lm import CausalLM, lm_loss
 
 Log = Callable[[dict[str, Any]], None]
 
 
 @dataclass
-class LMTrainConfig:
-    """Optimiser and data settings shared by all arms (pretraining, then fine-tuning)."""
+class LMTrainConfig(OptimConfig):
+    """Settings shared by all arms: the optimiser (:class:`~hrm_agents.hrm.config.OptimConfig`;
+    pretraining lr 5e-4), pretraining for ``max_steps`` batches of ``batch_size`` x ``seq_len``
+    tokens (the equal budget), then ``ft_epochs`` of fine-tuning."""
 
+    lr: float = 5e-4
     batch_size: int = 64
     seq_len: int = 512
-    lr: float = 5e-4
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0
     max_steps: int = 100_000
     log_every: int = 25
     ft_epochs: int = 3
@@ -47,6 +46,7 @@ class LMTrainConfig:
     seed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON form (logged at the start of every arm)."""
         return asdict(self)
 
 
@@ -59,13 +59,6 @@ def _optimizer(model: CausalLM, lr: float, cfg: LMTrainConfig, device: torch.dev
     rest = [p for p in model.parameters() if p.ndim < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.betas), fused=device.type == "cuda")
-
-
-def _cosine(step: int, total: int, warmup: int, min_ratio: float) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def _train_batch(model: CausalLM, opt: torch.optim.Optimizer, inputs: torch.Tensor, labels: torch.Tensor,
@@ -88,30 +81,21 @@ def _train_batch(model: CausalLM, opt: torch.optim.Optimizer, inputs: torch.Tens
 
 
 def pretrain(model: CausalLM, stream: np.ndarray, cfg: LMTrainConfig, *, deadline: float | None = None,
-             plan_steps: Callable[[float], int] | None = None, log: Log = print) -> dict[str, Any]:
-    """Next-token training on random ``seq_len`` windows of ``stream`` (uint16 ids).
-
-    Runs ``cfg.max_steps`` batches, or, with ``plan_steps``, the number it returns when given the
-    seconds per batch measured over batches 10-30 (how arms agree on one budget); never past
-    ``deadline`` (``time.time()``). Returns a summary (steps, tokens, losses, wall time, stable).
-    """
+             log: Log = print) -> dict[str, Any]:
+    """Next-token training on random ``seq_len`` windows of ``stream`` (uint16 ids) for ``cfg.max_steps``
+    batches (every arm's equal budget), unless ``deadline`` (``time.time()``) comes first: then the
+    summary's ``steps`` is below ``planned_steps``. Returns steps, tokens, losses, wall time, stable."""
     device = model.embed.weight.device
     torch.backends.cuda.matmul.allow_tf32 = True
     rng = np.random.default_rng(cfg.seed)
     data = torch.from_numpy(stream.astype(np.int64))
     opt = _optimizer(model, cfg.lr, cfg, device)
-    total, probe_t0, losses = cfg.max_steps, None, []
-    t0 = time.time()
-    first = last = float("nan")
-    step, stable = 0, True
+    t0, losses, step, stable = time.time(), [], 0, True
     model.train()
-    while step < total:
-        if deadline is not None and time.time() >= deadline:
-            break
+    while step < cfg.max_steps and (deadline is None or time.time() < deadline):
         starts = torch.from_numpy(rng.integers(0, len(data) - cfg.seq_len - 1, cfg.batch_size))
-        idx = starts[:, None] + torch.arange(cfg.seq_len + 1)
-        window = data[idx].to(device, non_blocking=True)
-        lr = cfg.lr * _cosine(step, total, cfg.warmup_steps, cfg.min_lr_ratio)
+        window = data[starts[:, None] + torch.arange(cfg.seq_len + 1)].to(device, non_blocking=True)
+        lr = cfg.lr * cfg.lr_factor(step, cfg.max_steps)
         loss = _train_batch(model, opt, window[:, :-1], window[:, 1:], lr, cfg.grad_clip)
         if not math.isfinite(loss):
             stable = False
@@ -119,22 +103,15 @@ def pretrain(model: CausalLM, stream: np.ndarray, cfg: LMTrainConfig, *, deadlin
             break
         losses.append(loss)
         step += 1
-        if step == 10:
-            _sync(device)
-            probe_t0 = time.time()
-            first = float(np.mean(losses))
-        if step == 30 and plan_steps is not None and probe_t0 is not None:
-            _sync(device)
-            total = max(step, min(cfg.max_steps, plan_steps((time.time() - probe_t0) / 20)))
-            log({"event": "planned", "steps": total})
-        if step % cfg.log_every == 0 or step == total:
-            last = float(np.mean(losses[-cfg.log_every:]))
-            log({"event": "pretrain", "step": step, "loss": last, "lr": lr, "elapsed_s": time.time() - t0})
+        if step % cfg.log_every == 0 or step == cfg.max_steps:
+            log({"event": "pretrain", "step": step, "loss": float(np.mean(losses[-cfg.log_every:])), "lr": lr,
+                 "elapsed_s": time.time() - t0})
     _sync(device)
+    first = float(np.mean(losses[:10])) if losses else float("nan")
     last = float(np.mean(losses[-cfg.log_every:])) if losses else float("nan")
-    return {"steps": step, "planned_steps": total, "tokens": step * cfg.batch_size * cfg.seq_len,
+    return {"steps": step, "planned_steps": cfg.max_steps, "tokens": step * cfg.batch_size * cfg.seq_len,
             "loss_first10": first, "loss_last": last, "wall_s": time.time() - t0,
-            "stable": stable and (math.isnan(first) or last < first)}
+            "stable": stable and (len(losses) < 20 or last < first)}  # too few batches to judge a fall
 
 
 def finetune(model: CausalLM, examples: Sequence[tuple[list[int], int]], cfg: LMTrainConfig, *,
@@ -162,7 +139,7 @@ def finetune(model: CausalLM, examples: Sequence[tuple[list[int], int]], cfg: LM
                 target = torch.tensor(ids[1:])
                 target[:max(0, plen - 1)] = IGNORE_LABEL
                 labels[r, :len(ids) - 1] = target
-            lr = cfg.ft_lr * _cosine(step, total, warm, 0.0)
+            lr = cfg.ft_lr * warmup_cosine(step, total, warm, 0.0)
             loss = _train_batch(model, opt, inputs.to(device), labels.to(device), lr, cfg.grad_clip)
             step += 1
             if not math.isfinite(loss):
@@ -175,35 +152,75 @@ def finetune(model: CausalLM, examples: Sequence[tuple[list[int], int]], cfg: LM
             "loss_last_epoch": float(np.mean(losses[-per_epoch:])), "wall_s": time.time() - t0, "stable": stable}
 
 
+Job = tuple[int, str, int]  # (task_id, "greedy" | "sample", sample index)
+
+
+def plan_batches(groups: Sequence[Sequence[Job]], prompt_len: dict[int, int], *, max_new_tokens: int,
+                 max_rows: int, kv_bytes_per_position: int, kv_budget_bytes: float) -> list[list[Job]]:
+    """Consecutive ``groups`` (a task's jobs; keep them sorted by prompt length) packed into batches of
+    at most ``max_rows`` rows whose KV cache (rows x (longest prompt + ``max_new_tokens``) positions)
+    stays within ``kv_budget_bytes``; a group is never split, and a batch holds at least one group."""
+    batches: list[list[Job]] = []
+    batch: list[Job] = []
+    width = 0
+    for group in groups:
+        w = max(width, max(prompt_len[t] for t, _, _ in group))
+        rows = len(batch) + len(group)
+        if batch and (rows > max_rows or rows * (w + max_new_tokens) * kv_bytes_per_position > kv_budget_bytes):
+            batches.append(batch)
+            batch, w = [], max(prompt_len[t] for t, _, _ in group)
+        batch += group
+        width = w
+    return batches + ([batch] if batch else [])
+
+
 def generate_mbpp(model: CausalLM, tok: Any, rows: Sequence[dict[str, Any]], out_path: str | Path, *,
-                  n_samples: int = 10, temperature: float = 0.8, top_p: float = 0.95, max_new_tokens: int = 320,
-                  batch_rows: int = 256, seed: int = 0, deadline: float | None = None,
-                  log: Log = print) -> dict[str, Any]:
+                  n_samples: int = 10, temperature: float = 0.8, top_p: float = 0.95, max_new_tokens: int = 256,
+                  max_rows: int = 1000, kv_budget_bytes: float = 20e9, seed: int = 0,
+                  deadline: float | None = None, log: Log = print) -> dict[str, Any]:
     """Greedy completion of every row first, then ``n_samples`` sampled ones per row; each batch is
     appended to ``out_path`` (JSONL: ``task_id``, ``kind`` greedy/sample, ``index``, ``text``,
     ``n_tokens``, ``finished`` = ended at ``<|endoftext|>``) as it finishes, so a timeout keeps
-    what was done. Stops before a batch that would start past ``deadline``."""
+    what was done. Batches (:func:`plan_batches`) hold prompts of similar length; the sampled
+    batches run in a seeded random order, so a ``deadline`` (no batch starts past it) leaves a
+    random subset of tasks with all their samples, not only the shortest prompts. A batch that
+    runs out of GPU memory is split in halves and retried."""
     device = model.embed.weight.device
     model.eval()
     if device.type == "cuda":  # hand back the training phase's cached blocks before the KV caches grow
         torch.cuda.empty_cache()
     prompts = {r["task_id"]: tok.encode(mbpp_prompt(r["text"], r["test_list"])).ids for r in rows}
     by_len = sorted(prompts, key=lambda t: len(prompts[t]))
-    greedy = [(t, "greedy", 0) for t in by_len]
-    sampled = [(t, "sample", i) for t in by_len for i in range(n_samples)]
-    batches = [jobs[lo:lo + batch_rows] for jobs in (greedy, sampled) for lo in range(0, len(jobs), batch_rows)]
+    plan = dict(prompt_len={t: len(p) for t, p in prompts.items()}, max_new_tokens=max_new_tokens,
+                max_rows=max_rows, kv_budget_bytes=kv_budget_bytes,
+                kv_bytes_per_position=model.kv_bytes_per_position(2 if device.type == "cuda" else 4))
+    greedy = plan_batches([[(t, "greedy", 0)] for t in by_len], **plan)
+    sampled = plan_batches([[(t, "sample", i) for i in range(n_samples)] for t in by_len], **plan) if n_samples else []
+    order = np.random.default_rng(seed).permutation(len(sampled))
+    batches = greedy + [sampled[i] for i in order]
+    total = sum(map(len, batches))
     gen = torch.Generator(device=device).manual_seed(seed)
+
+    def run(chunk: list[Job]) -> list[list[int]]:
+        temp = 0.0 if chunk[0][1] == "greedy" else temperature
+        try:
+            with _autocast(device):
+                return model.generate([prompts[t] for t, _, _ in chunk], max_new_tokens + 1, eos_id=EOS_ID,
+                                      temperature=temp, top_p=top_p, generator=gen)
+        except torch.cuda.OutOfMemoryError:
+            if len(chunk) == 1:
+                raise
+        torch.cuda.empty_cache()  # outside the except block: the failed call's tensors are released
+        log({"event": "generate_oom_split", "rows": len(chunk)})
+        return run(chunk[:len(chunk) // 2]) + run(chunk[len(chunk) // 2:])
+
     t0, done, n_tokens = time.time(), 0, 0
     with open(out_path, "a") as f:
         for chunk in batches:
             if deadline is not None and time.time() >= deadline:
-                log({"event": "generate_deadline", "done": done, "of": len(greedy) + len(sampled)})
+                log({"event": "generate_deadline", "done": done, "of": total})
                 break
-            temp = 0.0 if chunk[0][1] == "greedy" else temperature
-            with _autocast(device):
-                outs = model.generate([prompts[t] for t, _, _ in chunk], max_new_tokens + 1, eos_id=EOS_ID,
-                                      temperature=temp, top_p=top_p, generator=gen)
-            for (task, kind, index), ids in zip(chunk, outs):
+            for (task, kind, index), ids in zip(chunk, run(chunk)):
                 finished = len(ids) <= max_new_tokens
                 ids = ids[:max_new_tokens]
                 f.write(json.dumps({"task_id": task, "kind": kind, "index": index, "text": tok.decode(ids),
@@ -211,8 +228,8 @@ def generate_mbpp(model: CausalLM, tok: Any, rows: Sequence[dict[str, Any]], out
                 n_tokens += len(ids)
             f.flush()
             done += len(chunk)
-            log({"event": "generate", "done": done, "of": len(greedy) + len(sampled), "elapsed_s": time.time() - t0})
-    return {"completions": done, "tokens": n_tokens, "wall_s": time.time() - t0}
+            log({"event": "generate", "done": done, "of": total, "rows": len(chunk), "elapsed_s": time.time() - t0})
+    return {"completions": done, "of": total, "batches": len(batches), "tokens": n_tokens, "wall_s": time.time() - t0}
 
 
 def _sync(device: torch.device) -> None:

@@ -144,9 +144,9 @@ class Prediction:
     q_halt_prob: torch.Tensor
 
 
-class HRM(nn.Module):
-    """Token embedding (+ optional puzzle-ID prefix) -> core (HRM, transformer or TRM) -> LM head, plus
-    the ACT Q-head."""
+class TokenModel(nn.Module):
+    """The parts every model here starts with: its config, the scaled token embedding, the rotary
+    tables and the core (:func:`make_core`); subclasses add their heads, then call :meth:`init_weights`."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -156,17 +156,30 @@ class HRM(nn.Module):
         self.embed = nn.Embedding(cfg.vocab_size, d)
         self.rotary = Rotary(d // cfg.num_heads, cfg.seq_len, cfg.rope_theta)
         self.core = make_core(cfg)
+
+    def init_weights(self) -> None:
+        """LeCun-normal linear layers and a truncated-normal embedding of std 1/sqrt(d)."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                lecun_normal_(m.weight)
+        nn.init.trunc_normal_(self.embed.weight, std=1 / self.embed_scale, a=-2 / self.embed_scale,
+                              b=2 / self.embed_scale)
+
+
+class HRM(TokenModel):
+    """Token embedding (+ optional puzzle-ID prefix) -> core (HRM, transformer or TRM) -> LM head, plus
+    the ACT Q-head."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        d = cfg.hidden_size
         self.prefix_len = 1 if cfg.puzzle_emb_dim else 0
         if cfg.puzzle_emb_dim:
             self.puzzle_emb = nn.Embedding(cfg.num_puzzle_ids, cfg.puzzle_emb_dim)
             self.puzzle_proj = nn.Linear(cfg.puzzle_emb_dim, d, bias=False)
         self.lm_head = nn.Linear(d, cfg.vocab_size, bias=False)
         self.q_head = nn.Linear(d, 2)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                lecun_normal_(m.weight)
-        nn.init.trunc_normal_(self.embed.weight, std=1 / self.embed_scale, a=-2 / self.embed_scale,
-                              b=2 / self.embed_scale)
+        self.init_weights()
         with torch.no_grad():  # Q starts near "continue" (as in the reference): halting is learnt
             self.q_head.weight.zero_()
             self.q_head.bias.fill_(-5)

@@ -17,7 +17,6 @@ test splits (``eval.json``). Runs on CPU, one GPU (bf16 autocast), or several th
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import sys
@@ -43,15 +42,6 @@ from .watchdog import TrainingDiverged, Watchdog, WatchdogConfig
 
 
 _PROBE = (10, 60)  # steps between which the step time is measured for --time-budget-s
-
-
-def _lr_factor(cfg: TrainConfig, total: int):
-    def factor(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        progress = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
-        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-    return factor
 
 
 class _Dist:
@@ -282,7 +272,7 @@ class _Training:
         cfg, d = self.cfg, self.d
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=cfg.betas,
                                      weight_decay=cfg.weight_decay, fused=d.device.type == "cuda")
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: _lr_factor(cfg, self.total_steps)(s))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: cfg.lr_factor(s, self.total_steps))
         seed = cfg.seed * 1000 + d.rank
         self.sampler = CurriculumSampler(self.pool_ks, cfg.train_ks, cfg.promote_at, seed, cfg.max_per_stage) \
             if cfg.schedule == "curriculum" else MixedSampler(self.pool_ks, cfg.train_ks, seed)
