@@ -75,3 +75,57 @@ def test_summary_ranks_the_shipped_file_and_pools_with_welch(tmp_path):
     assert deep["transformer_deep"]["seeds"] == [0, 1, 2, 9]
     assert deep["diff_heldout_exact"]["diff"] == pytest.approx(welch_interval(a, b)[0])
     assert deep["diff_heldout_exact"]["ci95"] == pytest.approx(list(welch_interval(a, b)[1:]))
+
+
+def test_jobs_option_keeps_the_given_priority_order_and_rejects_unknown_names():
+    names = ["recipe/recipe-s3", "e4_1800/base-s3", "e4_1800/transformer-s3", "e4_700/cycles_4x1-s5"]
+    jobs = recheck.select_jobs("full", names + ["e4_1800/base-s3"])  # a repeat is dropped
+    assert [j.name for j in jobs] == names
+    assert jobs[0].config == recheck.recipe_config("full", seed=3)
+    with pytest.raises(SystemExit, match="unknown job"):
+        recheck.select_jobs("full", ["e4_1800/base-s9"])
+
+
+def test_a_finished_run_of_the_same_config_is_kept_and_another_config_stops_the_run(tmp_path):
+    job = recheck.select_jobs("smoke", ["e4_20/base-s3"])[0]
+    assert not recheck.finished_earlier(job, tmp_path)
+    job.run_dir(tmp_path).mkdir(parents=True)
+    (job.run_dir(tmp_path) / "result.json").write_text(json.dumps({"config": job.config}))
+    assert recheck.finished_earlier(job, tmp_path)
+    (job.run_dir(tmp_path) / "result.json").write_text(json.dumps({"config": {**job.config, "steps": 1}}))
+    with pytest.raises(SystemExit, match="another config"):
+        recheck.finished_earlier(job, tmp_path)
+
+
+class _FakeProc:
+    """Stands in for a training process: it ends after ``polls`` calls of poll(), writing result.json."""
+
+    def __init__(self, run_dir: Path, polls: int):
+        self.run_dir, self.left, self.pid = run_dir, polls, 0
+
+    def poll(self):
+        self.left -= 1
+        if self.left > 0:
+            return None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "result.json").write_text("{}")
+        return 0
+
+
+def test_slots_cap_the_runs_at_once_and_start_them_in_priority_order(tmp_path, monkeypatch):
+    monkeypatch.setitem(recheck.SETTINGS, "smoke", {**recheck.SETTINGS["smoke"], "poll_s": 0.001})
+    sched = recheck.Scheduler(tmp_path, "smoke", "cpu", 30.0, lambda msg: None)
+    started, peak = [], []
+
+    def start(job):
+        job.proc, job.state = _FakeProc(job.run_dir(tmp_path), 3 + 2 * len(started)), "running"
+        sched.jobs.append(job)
+        started.append(job.name)
+        peak.append(len(sched.running()))
+
+    monkeypatch.setattr(sched, "start", start)
+    names = ["recipe/recipe-s1", "e4_20/base-s3", "e4_20/transformer_deep-s3", "e4_20/transformer-s3"]
+    sched.run_groups([[j] for j in recheck.select_jobs("smoke", names)], slots=2)
+    assert started == names
+    assert max(peak) == 2
+    assert all(j.state == "done" for j in sched.jobs)

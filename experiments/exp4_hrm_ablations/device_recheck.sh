@@ -15,7 +15,12 @@ OUT=${OUT:?OUT must name the folder whose files come back}
 DEADLINE=${DEADLINE:-295}
 PLAN=${PLAN:-full}      # PLAN=smoke DEVICE=cpu WHEELS=0: the same script as a CPU dry run
 # JOB_GROUPS=e4_halting,e4_cycles: only these job groups, all at once (recheck.py plan lists them)
+# JOBS=recipe/recipe-s3,e4_1800/base-s3,...: only these runs, in priority order; SLOTS=3: at most 3 at once
+# PRIOR: a recheck.tgz of earlier calls (default: the committed one), unpacked first, so its finished
+#   runs are kept, not re-run, and come back in recheck.tgz with the new ones (PRIOR= : start empty)
 DEVICE=${DEVICE:-cuda}
+PRIOR=${PRIOR-experiments/exp4_hrm_ablations/results_seeds/device_runs.tgz}
+RUNS=${RUNS:-runs}      # the runs go to $RUNS/recheck
 T0=$(date +%s)
 {
   if [ "${WHEELS:-1}" = 1 ]; then
@@ -26,11 +31,14 @@ T0=$(date +%s)
   nvidia-smi --query-gpu=name,memory.used,memory.total,driver_version --format=csv
   (sleep 150; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv) >"$OUT/gpu_util.txt" 2>&1 &
   python3 -c "import torch, sys; print(torch.__version__, sys.version.split()[0], torch.cuda.is_available())"
-  timeout -k 5 $((DEADLINE + 25)) python3 experiments/exp4_hrm_ablations/recheck.py run --plan "$PLAN" --out runs/recheck \
-    --device "$DEVICE" --deadline-s "$DEADLINE" --data .cache/rc/data ${JOB_GROUPS:+--groups "$JOB_GROUPS"}
+  mkdir -p "$RUNS"
+  if [ -n "$PRIOR" ]; then tar xzf "$PRIOR" -C "$RUNS" || { echo "cannot unpack $PRIOR"; exit 1; }; fi
+  timeout -k 5 $((DEADLINE + 25)) python3 experiments/exp4_hrm_ablations/recheck.py run --plan "$PLAN" --out "$RUNS/recheck" \
+    --device "$DEVICE" --deadline-s "$DEADLINE" --data .cache/rc/data ${JOB_GROUPS:+--groups "$JOB_GROUPS"} \
+    ${JOBS:+--jobs "$JOBS"} ${SLOTS:+--slots "$SLOTS"}
   echo "recheck finished with status $? after $(( $(date +%s) - T0 )) s"
   tar czf "$OUT/recheck.tgz" --exclude=export --exclude=checkpoint --exclude=checkpoint.tmp --exclude=checkpoint.old \
-    --exclude=data -C runs recheck
+    --exclude=data -C "$RUNS" recheck
   ls -la "$OUT"
   echo "total $(( $(date +%s) - T0 )) s"
 } 2>&1 | tee "$OUT/recheck.log"

@@ -14,12 +14,18 @@ full ``test_id`` and ``heldout`` splits, written to ``result.json`` as soon as t
 ``run`` starts the first group at once, measures the GPU's aggregate throughput (in steps of the base
 model), and admits a further group only when everything admitted is projected to finish before
 ``--deadline-s``; when the projection overruns, it stops the lowest-priority droppable run. At the
-deadline every run still going is stopped (its metrics.jsonl stays). ``summary`` pools what finished
+deadline every run still going is stopped (its metrics.jsonl stays). ``--jobs`` names single runs
+instead, in priority order, and ``--slots`` caps how many train at once (processes time-share the
+GPU, so a long run started beside many short ones ends alone at one process's speed; a few slots
+keep it at a steady share). A run whose ``result.json`` of the same config is already in ``--out``
+is kept and not run again (resume: unpack earlier runs there first). ``summary`` pools what finished
 with the committed E4 results into ``recheck.json`` and ``report.md``.
 
 Examples:
     python experiments/exp4_hrm_ablations/recheck.py plan --plan full
     python experiments/exp4_hrm_ablations/recheck.py run --plan smoke --out runs/recheck_smoke --device cpu
+    python experiments/exp4_hrm_ablations/recheck.py run --plan smoke --out runs/recheck_smoke --device cpu \
+        --jobs recipe/recipe-s2,e4_20/base-s3 --slots 2
     bash experiments/exp4_hrm_ablations/device_recheck.sh          # on the GPU machine
     python experiments/exp4_hrm_ablations/recheck.py summary --runs runs/recheck \\
         --out experiments/exp4_hrm_ablations/results_seeds
@@ -51,7 +57,7 @@ from hrm_agents.utils.flags import FlagParser
 RECIPE = "default"  # hrm_agents/hrm/configs/default.json, the shipped checkpoint's recipe
 RECIPE_STEPS = 4841  # the shipped checkpoint's step count (MODEL_CARD.md)
 _BASE_UNIT = step_cost(PLANS["full"]["model"])
-H200_BASE_STEPS_PER_S = 46  # measured (status.json of results_seeds): 2-5 runs sharing one H200
+H200_BASE_STEPS_PER_S = 46  # measured: 2-9 runs sharing one H200 gave 44-54 (device.log of results_seeds)
 TORCHRUN_1 = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1")
 
 # per plan: recipe overrides, E4 step counts, seeds, timings (seconds)
@@ -147,6 +153,29 @@ def build_jobs(plan: str, only: list[str] | None = None) -> list[list[Job]]:
             raise SystemExit(f"error: unknown group(s) {', '.join(bad)}; choose from {', '.join(names)}")
         groups = [[j for g in groups if g[0].group in only for j in g]]  # chosen to fit: all at once
     return groups
+
+
+def select_jobs(plan: str, names: list[str]) -> list[Job]:
+    """The plan's runs named ``folder/arm-s<seed>`` (as ``plan`` lists them), in the given order."""
+    by_name = {j.name: j for g in build_jobs(plan) for j in g}
+    if bad := [n for n in names if n not in by_name]:
+        raise SystemExit(f"error: unknown job(s) {', '.join(bad)}; `recheck.py plan --plan {plan}` lists them")
+    return [by_name[n] for n in dict.fromkeys(names)]
+
+
+def finished_earlier(job: Job, out: Path) -> bool:
+    """True when ``out`` already holds this job's ``result.json`` made with the same config (compared
+    after validation, so a setting added since, at its default, does not count as a change)."""
+    path = job.run_dir(out) / "result.json"
+    if not path.exists():
+        return False
+    try:
+        same = to_dict(train_config_from_dict(read_json(path).get("config") or {})) == job.config
+    except (ValueError, TypeError):  # no longer a valid config
+        same = False
+    if not same:
+        raise SystemExit(f"error: {path} was made with another config; use another --out")
+    return True
 
 
 # -- one job (a child process) -----------------------------------------------------------------
@@ -249,11 +278,18 @@ class Scheduler:
     def remaining(self) -> float:
         return sum(max(0.0, j.total - _progress(j, self.out)[0]) for j in self.running())
 
-    def run_groups(self, groups: list[list[Job]]) -> None:
+    def run_groups(self, groups: list[list[Job]], slots: int | None = None) -> None:
+        """Start the first group (with ``slots``: the leading groups that fit in them), then admit the
+        others as they fit in time (and in a free slot), in order; drop and stop as the class says."""
         self.phase_t0 = self.now()
-        for job in groups[0]:
-            self.start(job)
-        pending = groups[1:]
+        pending = list(groups)
+
+        def free(g: list[Job]) -> bool:
+            return slots is None or not self.running() or len(self.running()) + len(g) <= slots
+
+        while pending and (not self.jobs if slots is None else free(pending[0])):
+            for job in pending.pop(0):
+                self.start(job)
         overruns = 0  # polls in a row whose projection ran past the deadline
         while self.now() < self.deadline:
             time.sleep(self.s["poll_s"])
@@ -270,14 +306,19 @@ class Scheduler:
                         self.stop(victims[-1], "dropped")
                         self.last_drop, overruns = self.now(), 0
                         continue
-                for g in list(pending) if self.last_drop < 0 else []:  # once capacity-bound, admit no more
-                    cost = sum(j.total for j in g)
-                    if eta + cost / rate <= self.deadline:
-                        self.log(f"admit group {g[0].group} ({cost:.0f} base steps; {rate:.1f} base steps/s)")
-                        for j in g:
-                            self.start(j)
-                        pending.remove(g)
-                        break
+            for g in list(pending) if self.last_drop < 0 else []:  # once capacity-bound, admit no more
+                cost = sum(j.total for j in g)
+                if not free(g):
+                    continue
+                if rate is None and slots is None:
+                    break  # no estimate yet: wait
+                if rate is None or eta + cost / rate <= self.deadline:  # with slots, a free one early: take it
+                    how = f"{rate:.1f} base steps/s" if rate else "no rate yet"
+                    self.log(f"admit {g[0].name if len(g) == 1 else 'group ' + g[0].group} ({cost:.0f} base steps; {how})")
+                    for j in g:
+                        self.start(j)
+                    pending.remove(g)
+                    break
             if not self.running():
                 break  # nothing left, or nothing that fits
         for j in self.running():
@@ -329,8 +370,14 @@ def run_main(args: argparse.Namespace) -> int:
         logfile.write(line + "\n")
         logfile.flush()
 
-    groups = build_jobs(args.plan, args.groups)
+    if args.jobs and args.groups:
+        raise SystemExit("error: give --jobs or --groups, not both")
+    groups = [[j] for j in select_jobs(args.plan, args.jobs)] if args.jobs else build_jobs(args.plan, args.groups)
     sched = Scheduler(out, args.plan, args.device, args.deadline_s, log)
+    earlier = [j for g in groups for j in g if finished_earlier(j, out)]
+    for j in earlier:
+        log(f"kept {j.name}: finished earlier (result.json in {out})")
+    groups = [kept for g in groups if (kept := [j for j in g if j not in earlier])]
 
     def on_term(signum, frame):  # the outer timeout: stop the children, keep what finished
         for j in sched.running():
@@ -345,11 +392,15 @@ def run_main(args: argparse.Namespace) -> int:
             folders[j.folder] = j.config
     for folder, cfg in folders.items():
         (out / folder).mkdir(parents=True, exist_ok=True)
-        write_plan(out / folder, args.plan, cfg, sorted({j.seed for j in all_jobs if j.folder == folder}))
+        seeds = {j.seed for j in all_jobs + earlier if j.folder == folder}
+        if (out / folder / "plan.json").exists():  # earlier seeds of this folder stay listed
+            seeds |= set(read_json(out / folder / "plan.json").get("seeds", []))
+        write_plan(out / folder, args.plan, cfg, sorted(seeds))
     prepare_data(out, folders, args.data, log)
 
-    sched.run_groups(groups)
-    status = {j.name: j.state for j in sched.jobs}
+    sched.run_groups(groups, args.slots)
+    status = {**{j.name: "done earlier" for j in earlier}, **{j.name: j.state for j in sched.jobs}}
+    status.update({j.name: "not started" for j in all_jobs if j.name not in status})
     write_json(out / "status.json", {"plan": args.plan, "deadline_s": args.deadline_s, "wall_s": sched.now(),
                                      "jobs": status, "throughput_history": sched.history})
     log("status: " + ", ".join(f"{sum(v == s for v in status.values())} {s}" for s in sorted(set(status.values()))))
@@ -378,7 +429,7 @@ def data_main(args: argparse.Namespace) -> int:
 
 
 def plan_main(args: argparse.Namespace) -> int:
-    groups = build_jobs(args.plan, args.groups)
+    groups = [[j] for j in select_jobs(args.plan, args.jobs)] if args.jobs else build_jobs(args.plan, args.groups)
     total = 0.0
     for i, g in enumerate(groups):
         cost = sum(j.total for j in g)
@@ -401,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     pp = sub.add_parser("plan", help="list the jobs and their cost")
     pp.add_argument("--plan", choices=list(SETTINGS), default="full")
     pp.add_argument("--groups", type=lambda v: v.split(","), help="comma-separated group names (default: all)")
+    pp.add_argument("--jobs", type=lambda v: v.split(","), help="comma-separated run names, as --jobs of `run`")
     pr = sub.add_parser("run", help="run the jobs under a deadline (GPU machine; smoke on CPU)")
     pr.add_argument("--plan", choices=list(SETTINGS), default="full")
     pr.add_argument("--out", type=Path, required=True)
@@ -411,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("--groups", type=lambda v: v.split(","),
                     help="comma-separated group names, all started at once (default: every group, "
                          "the first at once and the others when they fit)")
+    pr.add_argument("--jobs", type=lambda v: v.split(","),
+                    help="comma-separated runs (folder/arm-s<seed>, as `plan` lists them) in priority order, "
+                         "each started when it fits")
+    pr.add_argument("--slots", type=int, help="at most this many runs at once (default: no cap)")
     pj = sub.add_parser("job", help="(internal) train and score one job")
     pj.add_argument("spec")
     pd = sub.add_parser("data", help="generate the plan's data, compressed, to carry to the device")

@@ -147,6 +147,7 @@ def e4_section(runs_dir: Path, prior: dict[str, Any]) -> dict[str, Any]:
             rows[name] = ([dict(r, source="E4 (committed)") for r in committed if r["arm"] == name]
                           + [dict(p, source=p["source"]) for p in extra if p["arm"] == name]
                           + [dict(r, source="this re-check") for r in new if r["arm"] == name])
+            rows[name].sort(key=lambda r: r["seed"])
         entry: dict[str, Any] = {"steps": steps, "arm": arm, "reference": ref}
         for name, rs in rows.items():
             entry[name] = {"seeds": [r["seed"] for r in rs], "sources": sorted({r["source"] for r in rs}),
@@ -236,7 +237,9 @@ def _stat_cells(st: dict[str, Any]) -> str:
 def render(summary: dict[str, Any]) -> str:
     rc = summary["recipe"]
     lines = ["# Issue 18 — the HRM claims over seeds", "",
-             f"Device run: {summary['device'].get('device_name') or 'n/a'}; scheduler status: "
+             f"Device: {summary['device'].get('device_name') or 'n/a'}. \"This re-check\" runs come from every device "
+             "call of the re-check (each call unpacks the runs of the earlier ones first; their logs are in "
+             "`device.log`); the last call's scheduler: "
              + ", ".join(f"{n} {s}" for s, n in summary["device"]["status_counts"].items()) + ".", "",
              "## 1. The shipped recipe over seeds", "",
              "`hrm_agents/hrm/configs/default.json`, 4,841 steps × 768 rows; exact accuracy on 1,000 tasks per k "
