@@ -15,6 +15,14 @@ variants, so all see the same machine load; "same text" compares each with the f
 
     python benchmarks/bench_backends.py --variants [--model qwen2.5-coder-1.5b] [--tasks 6]
 
+``--batched URL`` measures what parallel attempts gain on a server that batches requests (llama.cpp's
+own ``llama-server -np N``, serving the same GGUF at URL): E1's first coder call for each of the
+first ``--tasks`` coding-suite tasks through the embedded backend, then through the server one
+request at a time, then through the server ``--concurrency`` requests at a time; throughput is all
+completion tokens over the wall time of each pass.
+
+    python benchmarks/bench_backends.py --batched http://127.0.0.1:8080/v1 [--tasks 8] [--concurrency 4]
+
 ttft: embedded = llama.cpp's prompt-processing time (in-process, from its perf counters);
 openai = first streamed chunk seen by the client (HTTP + server included). llama-cpp-python's
 server sends no token usage when streaming, so its completion tokens are the streamed chunks
@@ -26,6 +34,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from rich.console import Console
@@ -80,8 +90,9 @@ VARIANTS = {  # name -> LlamaCppBackend options
 }
 
 
-def coder_calls(backend: Backend, task, params: GenParams) -> tuple[Completion, Completion]:
-    """E1's coder prompt for ``task``, then its revision prompt carrying the first reply's code."""
+def coder_calls(backend: Backend, task, params: GenParams, revise: bool = True) -> tuple[Completion, ...]:
+    """E1's coder prompt for ``task``, then (``revise``) its revision prompt carrying the first
+    reply's code."""
     def call(revision: str) -> Completion:
         msgs = CODER.format_messages(entry_point=task.entry_point, prompt=task.prompt,
                                      plan_section=PLAN_SECTION.format(plan="1. Implement it directly."),
@@ -90,6 +101,8 @@ def coder_calls(backend: Backend, task, params: GenParams) -> tuple[Completion, 
                                  for m in msgs], params)
 
     first = call("")
+    if not revise:
+        return (first,)
     code = first.text.split("```python")[-1].split("```")[0].strip() or first.text
     feedback = f"This test failed:\n{task.visible_tests[0]}\nAssertionError"
     return first, call(REVISION_SECTION.format(code=code, feedback=feedback))
@@ -123,6 +136,35 @@ def variants(args: argparse.Namespace) -> None:
                   f"({os.cpu_count()} logical cores; other load on the machine adds noise)")
 
 
+def batched(args: argparse.Namespace) -> None:
+    tasks = load_suite("eval/suites/coding_suite.yaml", limit=args.tasks).tasks
+    params = GenParams(temperature=0.0, max_tokens=512, seed=0)
+    server = OpenAIBackend(base_url=args.batched, stream=False)
+    passes = {"embedded, 1 at a time": (LlamaCppBackend(args.model, n_threads=args.threads), 1),
+              "server, 1 at a time": (server, 1),
+              f"server, {args.concurrency} at a time": (server, args.concurrency)}
+    load_before = os.getloadavg()[0]
+    table = Table(title=f"E1 first coder calls on {len(tasks)} coding-suite tasks, temperature 0")
+    for col in ("pass", "wall (s)", "completion tokens", "completion tok/s", "mean latency (s)", "same text"):
+        table.add_column(col, justify="left" if col == "pass" else "right")
+    base: list[str] | None = None
+    for name, (backend, workers) in passes.items():
+        start = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            calls = list(pool.map(lambda t: coder_calls(backend, t, params, revise=False)[0], tasks))
+        wall = time.perf_counter() - start
+        texts = [c.text for c in calls]
+        base = base or texts
+        tokens = sum(c.completion_tokens for c in calls)
+        table.add_row(name, f"{wall:.1f}", str(tokens), f"{tokens / wall:.1f}",
+                      f"{statistics.fmean(c.latency_s for c in calls):.2f}",
+                      f"{sum(a == b for a, b in zip(texts, base))}/{len(tasks)}")
+    console = Console()
+    console.print(table)
+    console.print(f"1-min load average: {load_before:.2f} before, {os.getloadavg()[0]:.2f} after "
+                  f"({os.cpu_count()} logical cores; other load on the machine adds noise)")
+
+
 def main() -> None:
     parser = FlagParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="registry name or GGUF path (default: the default model)")
@@ -130,10 +172,14 @@ def main() -> None:
     parser.add_argument("--max_tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=default_threads())
     parser.add_argument("--variants", action="store_true", help="compare embedded settings on E1's prompts")
-    parser.add_argument("--tasks", type=int, default=6, help="coding-suite tasks for --variants (default: 6)")
+    parser.add_argument("--tasks", type=int, default=6, help="coding-suite tasks for --variants/--batched (default: 6)")
+    parser.add_argument("--batched", metavar="URL", help="embedded vs a batching server at URL, 1 and --concurrency at a time")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight for --batched (default: 4)")
     args = parser.parse_args()
     if args.variants:
         return variants(args)
+    if args.batched:
+        return batched(args)
     prompts = (PROMPTS * (args.requests // len(PROMPTS) + 1))[:args.requests]
     params = GenParams(temperature=0.0, max_tokens=args.max_tokens, seed=0)
     load_before = os.getloadavg()[0]
