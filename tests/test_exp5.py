@@ -25,13 +25,19 @@ def test_smoke_plan_trains_scores_reports_and_resumes(tmp_path, capsys):
     s = base["summary"]
     assert s["n_copies"] == 3 and s["n_puzzles"] == 3 and 0 <= s["puzzle_pass@2"] <= s["puzzle_pass@10"] <= 1
     assert {"n_colours", "area", "size_change", "n_demos", "pass@2"} <= set(base["puzzles"][0])
+    # refinement loop: the trained model scored again with at most / exactly 1 and 2 segments
+    rows = {(r["halt_mode"], r["max_steps"]): r for r in base["refinement"]}
+    assert set(rows) == {("act", 1), ("act", 2), ("fixed", 1), ("fixed", 2)}
+    assert rows["fixed", 2]["mean_steps"] == 2 and rows["act", 1]["mean_steps"] == 1
+    assert 1 <= rows["act", 2]["mean_steps"] <= 2 and 0 <= rows["fixed", 2]["puzzle_pass@2"] <= 1
     trm = json.loads((out / "runs" / "trm-s0" / "result.json").read_text())
-    assert trm["n_params"] < base["n_params"]
+    assert trm["n_params"] < base["n_params"] and len(trm["refinement"]) == 4
+    assert (out / "runs" / "base-s0" / "export" / "model.safetensors").exists()  # kept for later evaluations
     assert "arith_trm" in json.loads((out / "runs" / "arith_trm-s0" / "result.json").read_text())["arm"]
     assert set(res["questions"]) == {"architecture", "splits"}
     report = (out / "report.md").read_text()
-    assert "## architecture" in report and "## Per-task analysis" in report
-    capsys.readouterr()
+    assert "## architecture" in report and "## Per-task analysis" in report and "## refinement loop" in report
+    assert "exp5: 4 done" in capsys.readouterr().out
     assert main(args) == 0  # resume: nothing left to train
     assert "0 to train" in capsys.readouterr().out
 
@@ -41,3 +47,5 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert "unknown arm" in capsys.readouterr().err
     assert main(["--report_only", "--out", str(tmp_path / "empty")]) == 2
     assert main(["--plan", "device", "--dry_run"]) == 0
+    assert main(["--plan", "long", "--dry_run"]) == 0
+    assert "6 runs" in capsys.readouterr().out

@@ -22,7 +22,7 @@ from experiments.exp4_hrm_ablations.plan import (DEFAULT_SEEDS, EXPERIMENT, PART
 from experiments.exp4_hrm_ablations.runs import run_plan  # noqa: E402
 from hrm_agents.evaluation.ablation import report  # noqa: E402
 from hrm_agents.evaluation.io import RunDirError  # noqa: E402
-from hrm_agents.hrm.ablations import PlanError, step_cost  # noqa: E402
+from hrm_agents.hrm.ablations import PlanError, exit_status, step_cost  # noqa: E402
 from hrm_agents.hrm.config import ConfigError  # noqa: E402
 from hrm_agents.utils.flags import FlagParser  # noqa: E402
 
@@ -71,10 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PlanError, ConfigError, RunDirError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    counts = {s: sum(v == s for v in status.values()) for s in sorted(set(status.values()))}
-    if counts:
-        print("exp4: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    return 1 if counts.get("error") else 0
+    return exit_status("exp4", status)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """E5's summary: every ``runs/*/result.json`` -> ``results.json`` (per arm the mean over seeds with a
 95% Student-t interval, differences to the reference arm with Welch intervals) and ``report.md``
-(budget table, one table per question, the arith_chain TRM comparison, the per-task analysis with
-its figure)."""
+(budget table, one table per question, the arith_chain TRM comparison, the refinement-loop table,
+the per-task analysis with its figure)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ ARC_METRICS = ("puzzle_pass@1", "puzzle_pass@2", "puzzle_pass@10", "example_orig
                "puzzle_orig_cell", "puzzle_aug_cell", "demo_exact", "demo_cell")
 ARITH_METRICS = ("id_exact", "heldout_exact", "flops_per_task")
 COST_KEYS = ("n_params", "steps", "train_s", "examples_seen", "flops_per_task")
+REFINE_METRICS = ("mean_steps", "puzzle_pass@2", "example_orig_exact", "puzzle_orig_cell")
 
 
 def _interval(values: Sequence[float]) -> dict[str, Any]:
@@ -43,6 +44,14 @@ def aggregate(out_dir: str | Path) -> dict[str, Any]:
         st.update({m: _interval([r["summary"][m] for r in mine]) for m in metrics})
         st.update({f"cost_{k}": _interval([r.get(k, r["summary"].get(k)) for r in mine]) for k in COST_KEYS})
         st["batch_size"] = mine[0]["config"]["train"]["batch_size"]
+        if mine[0].get("refinement"):
+            st["refinement"] = [{"halt_mode": row["halt_mode"], "max_steps": row["max_steps"],
+                                 **{m: _interval([r["refinement"][i][m] for r in mine]) for m in REFINE_METRICS}}
+                                for i, row in enumerate(mine[0]["refinement"])]
+        if st["kind"] == "arc":
+            st["solved_pass@2"] = [int(sum(ex["pass@2"] for ex in r["examples"])) for r in mine]
+            st["recipe"] = {"n_aug": mine[0]["config"]["data"]["n_aug"],
+                            "puzzle_emb_dim": mine[0]["config"]["model"].get("puzzle_emb_dim", 0)}
         if st["kind"] == "arith":
             ks = sorted(mine[0]["per_k"], key=int)
             st["exact_by_k"] = {k: _interval([r["per_k"][k]["exact"] for r in mine]) for k in ks}
@@ -90,10 +99,12 @@ def render(res: dict[str, Any]) -> str:
     lines += ["Means over seeds with 95% Student-t intervals (n/a with one seed); differences to the reference "
               "arm use Welch's interval. Rates are fractions.", "",
               "## Budget per arm", "",
-              "| arm | seeds | params | steps | batch | train s (per run) | examples seen | FLOPs/task |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| arm | seeds | augmentations | puzzle emb | params | steps | batch | train s (per run) | examples seen "
+              "| FLOPs/task |", "|---|---|---|---|---|---|---|---|---|---|"]
     for a, st in arms.items():
-        lines.append(f"| {st['label']} | {len(st['seeds'])} | {st['cost_n_params']['mean']:,.0f} | "
+        recipe = st.get("recipe", {})
+        lines.append(f"| {st['label']} | {len(st['seeds'])} | {recipe.get('n_aug', '')} | "
+                     f"{recipe.get('puzzle_emb_dim', '')} | {st['cost_n_params']['mean']:,.0f} | "
                      f"{st['cost_steps']['min']:.0f}-{st['cost_steps']['max']:.0f} | {st['batch_size']} | "
                      f"{st['cost_train_s']['mean']:.0f} | {st['cost_examples_seen']['mean']:,.0f} | "
                      f"{st['cost_flops_per_task']['mean']:.3g} |")
@@ -114,10 +125,24 @@ def render(res: dict[str, Any]) -> str:
         lines += ["| arm | " + " | ".join(arc_cols) + " |", "|---|" + "---|" * len(arc_cols)]
         for a in info["arms"]:
             lines.append(f"| {arms[a]['label']} | " + " | ".join(_cell(arms[a], m) for m in arc_cols) + " |")
+        lines.append("\nTest inputs solved (pass@2) per seed: " + "; ".join(
+            f"{a} {', '.join(map(str, arms[a]['solved_pass@2']))}" for a in info["arms"]))
         for a, d in info["vs_reference"].items():
             lines.append(f"\nΔ {a} − {info['reference']}: pass@2 {_diff(d['puzzle_pass@2'])}, "
                          f"original exact {_diff(d['example_orig_exact'])}, cell {_diff(d['puzzle_orig_cell'])}, "
                          f"demo exact {_diff(d['demo_exact'])}, demo cell {_diff(d['demo_cell'])}")
+    refined = [a for a, st in arms.items() if st.get("refinement")]
+    if refined:
+        lines += ["", "## refinement loop: segments at test time", "",
+                  "The trained models scored again with at most m ACT segments (`act`: the Q-head may stop "
+                  "earlier) or exactly m (`fixed`).", "",
+                  "| arm | halting | max segments | mean segments | pass@2 | original exact | per-cell |",
+                  "|---|---|---|---|---|---|---|"]
+        for a in refined:
+            for row in arms[a]["refinement"]:
+                lines.append(f"| {arms[a]['label']} | {row['halt_mode']} | {row['max_steps']} | "
+                             f"{row['mean_steps']['mean']:.2f} | {_cell(row, 'puzzle_pass@2')} | "
+                             f"{_cell(row, 'example_orig_exact')} | {_cell(row, 'puzzle_orig_cell')} |")
     for split, b in res.get("copy_input_baseline", {}).items():
         lines += ["", f"Copy-input baseline ({split} split, answer = the test input): exact {b['copy_exact']:.3f}, "
                       f"per-cell {b['copy_cell']:.3f} on {b['n']} test inputs."]

@@ -5,7 +5,7 @@ results.json, report.md and a per-task figure into --out. Resumable: finished ru
 
 Examples:
     python experiments/exp5_hrm_arc/run.py --plan smoke --out runs/exp5_smoke --device cpu     # CPU, CI
-    python experiments/exp5_hrm_arc/run.py --plan device --dry_run
+    python experiments/exp5_hrm_arc/run.py --plan long --dry_run
     python experiments/exp5_hrm_arc/run.py --plan augmentation --seeds 0 1 2 --device cuda --parallel 6
     python experiments/exp5_hrm_arc/run.py --out runs/exp5 --report_only --report_dir experiments/exp5_hrm_arc/results
 """
@@ -16,10 +16,11 @@ from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
 
-from experiments.exp5_hrm_arc.plans import DEFAULT_SEEDS, LABELS, PLAN_ARMS, PlanError, make_plan  # noqa: E402
+from experiments.exp5_hrm_arc.plans import DEFAULT_SEEDS, LABELS, PLAN_ARMS, SIZES, PlanError, make_plan  # noqa: E402
 from hrm_agents.arc.data import ArcDataError  # noqa: E402
+from hrm_agents.hrm.ablations import exit_status  # noqa: E402
 from hrm_agents.hrm.config import ConfigError  # noqa: E402
-from hrm_agents.utils.flags import FlagParser
+from hrm_agents.utils.flags import FlagParser  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--arms", help="comma-separated subset of the plan's arms: " + ",".join(LABELS))
     p.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
     p.add_argument("--steps", type=int, help="override every arm's optimiser steps")
-    p.add_argument("--size", choices=["smoke", "gpu"], help="model/data size (default: smoke for --plan smoke, else gpu)")
+    p.add_argument("--size", choices=list(SIZES),
+                   help="model/data size (default: smoke / long for those plans, else gpu; see plans.py)")
     p.add_argument("--out", type=Path, help="output folder (default runs/exp5_hrm_arc/<plan>)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     p.add_argument("--parallel", type=int, default=1, help="training processes at once")
@@ -67,10 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PlanError, ConfigError, ArcDataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    counts = {s: sum(v == s for v in status.values()) for s in sorted(set(status.values()))}
-    if counts:
-        print("exp5: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    return 1 if counts.get("error") else 0
+    return exit_status("exp5", status)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,27 @@ def _device(device: str | None) -> Any:
     return torch.device("cuda" if device in (None, "cuda") and torch.cuda.is_available() else "cpu")
 
 
+REFINE_KEYS = ("puzzle_pass@1", "puzzle_pass@2", "puzzle_pass@10", "example_orig_exact", "example_aug_exact",
+               "puzzle_orig_cell")
+
+
+def refinement(model: Any, test: dict[str, np.ndarray], held: Sequence[Any], augs: Sequence[Any], size: int,
+               segments: Sequence[int], device: Any) -> list[dict[str, Any]]:
+    """The refinement-loop question (ARC Prize analysis: more ACT segments drive the score): the trained
+    model scored with ``m`` segments at most for each ``m`` in ``segments``, under its own ACT halting
+    (``act``: stops when the Q-head says so, or at ``m``) and always running ``m`` (``fixed``)."""
+    from hrm_agents.arc.scoring import predict, score
+
+    rows = []
+    for mode in ("act", "fixed"):
+        for m in segments:
+            pred = predict(model, test, device=device, halt_mode=mode, max_steps=m)
+            s = score(pred, test, held, augs, size)["summary"]
+            rows.append({"halt_mode": mode, "max_steps": m, "mean_steps": float(pred["steps"].mean()),
+                         **{k: s[k] for k in REFINE_KEYS}})
+    return rows
+
+
 def _run_arc(spec: RunSpec, run_dir: Path, cache: Path, device: str | None, budget_s: float | None) -> dict[str, Any]:
     from hrm_agents.arc.scoring import demo_accuracy, predict, score
     from hrm_agents.hrm.ablations import measure_by_k
@@ -74,7 +95,8 @@ def _run_arc(spec: RunSpec, run_dir: Path, cache: Path, device: str | None, budg
     for p in scores["puzzles"]:
         p.update(feats[p["puzzle"]])
     cost = measure_by_k(model, {"originals": to_tensors(originals, dev)})[0]["0"]  # FLOPs/task as in E4
-    return {"n_params": n_params(model), "steps": final["steps"], "train_s": final["train_s"],
+    segments = cfg.get("eval", {}).get("segments", []) if model.config.arch != "transformer" else []
+    return {"refinement": refinement(model, test, held, augs, data.size, segments, dev),"n_params": n_params(model), "steps": final["steps"], "train_s": final["train_s"],
             "examples_seen": final["examples_seen"], "n_train_rows": int(len(arrays["train"]["inputs"])),
             "n_puzzle_ids": n_ids, "summary": scores["summary"], "puzzles": scores["puzzles"],
             "examples": scores["examples"], "infer_s_per_prediction": infer_s / len(test["inputs"]),
@@ -123,8 +145,7 @@ def run_one(spec: RunSpec, out_dir: str | Path, device: str | None = None, threa
         result = {"run_id": spec.run_id, "arm": spec.arm, "seed": spec.seed, "config": spec.config,
                   "device": str(_device(device)), **result, "wall_s": time.perf_counter() - t0}
         write_json(run_dir / "result.json", result)
-        for sub in ("checkpoint", "export"):
-            shutil.rmtree(run_dir / sub, ignore_errors=True)  # weights are not kept (size limits)
+        shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)  # export/ stays: the weights for later evaluations
         return {"run_id": spec.run_id, "status": "done", "wall_s": result["wall_s"], "summary": result["summary"]}
     except Exception as e:  # noqa: BLE001 - recorded, the plan goes on
         write_json(run_dir / "error.json", {"run_id": spec.run_id, "error": f"{type(e).__name__}: {e}"})

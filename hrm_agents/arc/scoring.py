@@ -21,10 +21,11 @@ from .data import COLOUR0, Augmentation, Puzzle, decode_grid
 PASS_KS = (1, 2, 10)
 
 
-def predict(model: Any, arrays: dict[str, np.ndarray], *, batch_size: int = 1024, device: Any = "cpu"
-            ) -> dict[str, np.ndarray]:
+def predict(model: Any, arrays: dict[str, np.ndarray], *, batch_size: int = 1024, device: Any = "cpu",
+            halt_mode: str | None = None, max_steps: int | None = None) -> dict[str, np.ndarray]:
     """``tokens`` (int8 [N, S]), ``steps`` and ``q_halt_prob`` of ``model.predict`` on ``arrays``
-    (``inputs`` and ``puzzle_ids``), in batches."""
+    (``inputs`` and ``puzzle_ids``), in batches; ``halt_mode`` / ``max_steps`` override the model's
+    halting (e.g. more ACT segments at test time than in training)."""
     import torch
 
     from ..hrm.evaluate import autocast
@@ -38,7 +39,7 @@ def predict(model: Any, arrays: dict[str, np.ndarray], *, batch_size: int = 1024
             inputs = torch.as_tensor(arrays["inputs"][i:i + batch_size], dtype=torch.long, device=device)
             pids = torch.as_tensor(arrays["puzzle_ids"][i:i + batch_size], dtype=torch.long, device=device)
             with autocast(device):
-                pred = model.predict(inputs, puzzle_ids=pids)
+                pred = model.predict(inputs, puzzle_ids=pids, halt_mode=halt_mode, max_steps=max_steps)
             parts["tokens"].append(pred.tokens.to(torch.int8).cpu().numpy())
             parts["steps"].append(pred.steps.cpu().numpy())
             parts["q_halt_prob"].append(pred.q_halt_prob.float().cpu().numpy())

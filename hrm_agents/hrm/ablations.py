@@ -51,6 +51,15 @@ class RunSpec:
         return f"{self.arm}-s{self.seed}"
 
 
+def exit_status(experiment: str, status: Mapping[str, str]) -> int:
+    """Print how many runs of a plan ended in each state (``exp5: 3 done, 1 error``) and return the
+    experiment CLI's exit code: 1 when a run failed, else 0."""
+    counts = {s: sum(v == s for v in status.values()) for s in sorted(set(status.values()))}
+    if counts:
+        print(f"{experiment}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    return 1 if counts.get("error") else 0
+
+
 def blocks_per_segment(model: Mapping[str, Any]) -> int:
     """Block applications in one forward segment of a model config dict."""
     return model_config_from_dict({"vocab_size": 1, "seq_len": 1, **model}).blocks_per_segment()

@@ -150,7 +150,9 @@ class TrainConfig(OptimConfig):
     ``curriculum`` (k = 2 -> 3 -> 4, promoted when the stage's training exact accuracy over one log
     window reaches ``promote_at`` on at least ``promote_min_count`` samples, or, when
     ``max_per_stage`` is set, once the stage has loaded that many examples); both run ``steps``
-    optimiser steps of ``batch_size`` rows (equal budgets). ``final_eval``: halting settings
+    optimiser steps of ``batch_size`` rows (equal budgets). ``puzzle_emb_lr``: the puzzle-ID embeddings'
+    own peak learning rate (the reference trains them 100x faster than the rest; None = ``lr``).
+    ``final_eval``: halting settings
     (``{"halt_mode": .., "max_steps": ..}``, ``{}`` = the model's own) scored on the full test splits.
     """
 
@@ -171,6 +173,7 @@ class TrainConfig(OptimConfig):
     seed: int = 0
     batch_size: int = 256
     steps: int = 2000
+    puzzle_emb_lr: float | None = None
     log_every: int = 50
     eval_every: int = 500
     ckpt_every: int = 500
@@ -183,6 +186,8 @@ class TrainConfig(OptimConfig):
             raise ConfigError(f"unknown schedule {self.schedule!r}; use curriculum or mixed")
         if self.batch_size < 1 or self.steps < 1:
             raise ConfigError("batch_size and steps must be >= 1")
+        if self.puzzle_emb_lr is not None and self.puzzle_emb_lr <= 0:
+            raise ConfigError("puzzle_emb_lr must be > 0 (or null for the model's lr)")
         if self.max_per_stage is not None and self.max_per_stage < 1:
             raise ConfigError("max_per_stage must be >= 1 (or null for no cap)")
 

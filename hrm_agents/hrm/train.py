@@ -268,9 +268,15 @@ class _Training:
                      "n_params": n_params(self.model)}
 
     def build_optimiser(self) -> None:
-        """AdamW, warm-up + cosine schedule over :attr:`total_steps`, and the schedule's sampler."""
+        """AdamW (puzzle-ID embeddings in their own group at ``puzzle_emb_lr``, if set), warm-up + cosine
+        schedule over :attr:`total_steps`, and the schedule's sampler."""
         cfg, d = self.cfg, self.d
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=cfg.betas,
+        own = [cfg.puzzle_emb_lr is not None and n.startswith("puzzle_emb.") for n, _ in self.model.named_parameters()]
+        params = list(self.model.parameters())
+        groups = [{"params": [p for p, o in zip(params, own) if not o]}]
+        if any(own):  # the puzzle-ID embeddings at their own peak lr (same warm-up and cosine)
+            groups.append({"params": [p for p, o in zip(params, own) if o], "lr": cfg.puzzle_emb_lr})
+        self.opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas,
                                      weight_decay=cfg.weight_decay, fused=d.device.type == "cuda")
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: cfg.lr_factor(s, self.total_steps))
         seed = cfg.seed * 1000 + d.rank
