@@ -37,4 +37,5 @@ def test_exp2_cli_embedded_model(tmp_path):
     assert all(r["iterations"] == 1 and r["model_calls"] >= 2 for r in hier)  # supervisor + executor(s) at least
     summary = json.loads((run_dir / "run_summary.json").read_text())
     assert not summary["partial"]
-    assert (run_dir / "report.md").read_text().strip()
+    assert "**E2 criterion, hier vs flat_tool:" in (run_dir / "report.md").read_text()
+    assert json.loads((run_dir / "stats.json").read_text())["e2_criterion"]["time_budget_s"] > 0

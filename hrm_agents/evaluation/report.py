@@ -23,6 +23,7 @@ from ..tasks.schema import Task
 from ..utils import fmt
 from ..utils.jsonio import to_json, write_json
 from . import plots
+from .criteria import E2_EXPERIMENT, e2_criterion
 from .efficiency import arm_efficiency, peak_rss_mb, ratio
 from .io import RunData, RunDirError, load_run, load_tasks, write_records
 from .judge import JUDGE_KEY, agreement, judge_attempt, judge_pairs
@@ -208,6 +209,8 @@ def analyze(runs: Sequence[RunData], *, rule: VerdictRule | Mapping[str, float] 
         "arms": arm_stats, "comparisons": comparisons,
         "judge_agreement": agreement(judge_pairs(records)),
     }
+    if any(r.config.get("experiment") == E2_EXPERIMENT for r in runs):
+        out["e2_criterion"] = e2_criterion(by_arm, key, alpha=rule.alpha, n_resamples=n_resamples, seed=seed)
     if len(comparisons) == 1:
         only = next(iter(comparisons.values()))
         out["pass_at_1"], out["verdict"] = only["pass_at_1"], only["verdict"]
@@ -290,6 +293,13 @@ def render_markdown(stats: dict[str, Any], figures: Sequence[Path] = (), figure_
     parts = [f"# Report: {stats['experiment']}", ""] + (banner + [""] if banner else [])
     parts += [f"**Verdict {c['treatment']} vs {c['baseline']}: {c.get('label', c['verdict'])}** — " + "; ".join(c["reasons"]) + "\n"
               for c in stats["comparisons"].values()]
+    if e2 := stats.get("e2_criterion"):
+        parts += [f"**E2 criterion, {e2['treatment']} vs {e2['baseline']}: {e2['label']}** — "
+                  + "; ".join(e2["reasons"]) + f". Unbounded: Δ {fmt.num(e2['pass_at_1_unbounded']['delta'])} "
+                  f"{fmt.ci(e2['pass_at_1_unbounded']['ci95'])}. (SUCCESS needs both: a ≥ {e2['min_reduction']:.0%} "
+                  "relative cut of tool misuse + spec errors per attempt, and higher accuracy at equal wall-clock "
+                  "per task, CI above 0; PARTIAL one of them; the budget is the baseline's 95th-percentile "
+                  "attempt time.)\n"]
     parts += [f"Verdict rule: SUCCESS if Δpass@1 ≥ {r['target_delta']}, CI low > 0, p < {r['alpha']}"
               + "".join(f", {e}" for e in efficiency) + "; PARTIAL if the accuracy target holds without "
               "significance (or efficiency), or the efficiency targets hold with Δ ≥ 0; FAILURE otherwise; "
