@@ -129,3 +129,30 @@ def test_slots_cap_the_runs_at_once_and_start_them_in_priority_order(tmp_path, m
     assert started == names
     assert max(peak) == 2
     assert all(j.state == "done" for j in sched.jobs)
+
+
+def test_variants_are_the_recipe_with_one_e4_arm_change():
+    jobs = {j.name: j for g in recheck.build_jobs("full") for j in g}
+    recipe = recheck.recipe_config("full", seed=1)
+    for name, change in (("variant/recipe_random-s1", {"halt_mode": "random"}),
+                         ("variant/recipe_4x1-s1", {"H_cycles": 4, "L_cycles": 1})):
+        cfg = jobs[name].config
+        assert {k: v for k, v in cfg.items() if k != "model"} == {k: v for k, v in recipe.items() if k != "model"}
+        assert cfg["model"] == {**recipe["model"], **change}
+
+
+def test_variant_section_compares_each_variant_with_the_recipe_runs(tmp_path, monkeypatch):
+    def run(arm, seed, k6):
+        return {"arm": arm, "seed": seed, "exact_by_k": {"2": 1.0, "3": 1.0, "4": 1.0, "5": 0.95, "6": k6}}
+
+    variants = [run("recipe_4x1", 2, 0.9), run("recipe_4x1", 1, 0.92), run("recipe_random", 1, 0.7)]
+    monkeypatch.setattr(recheck_report, "_folder_runs", lambda folder: variants)
+    recipe = [run("recipe", 1, 0.62), run("recipe", 2, 0.88), run("recipe", 3, 0.85)]
+    out = recheck_report.variant_section(tmp_path, recipe)
+    assert set(out) == {"recipe_4x1", "recipe_random"}
+    v = out["recipe_4x1"]
+    assert v["seeds"] == [1, 2] and v["recipe_seeds"] == [1, 2, 3]
+    assert v["exact_by_k"]["6"]["mean"] == pytest.approx(0.91)
+    d, lo, hi = welch_interval([0.92, 0.9], [0.62, 0.88, 0.85])
+    assert v["diff_k6_vs_recipe"]["diff"] == pytest.approx(d) and v["diff_k6_vs_recipe"]["ci95"] == pytest.approx([lo, hi])
+    assert "diff_k6_vs_recipe" not in out["recipe_random"]  # one seed: no interval

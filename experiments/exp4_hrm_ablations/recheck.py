@@ -9,7 +9,8 @@ full ``test_id`` and ``heldout`` splits, written to ``result.json`` as soon as t
   ``torchrun --nproc_per_node 1`` (determinism; issue 17's 1-GPU launch);
 * ``e4_700`` / ``e4_1800`` — E4's arms with new seeds, configs made by E4's own ``make_plan`` (so they
   pool with the committed seeds 0-2);
-* ``variant`` — recipe variants aimed at k = 6 (issue 18 item 2).
+* ``variant``, ``variant_4x1`` — recipe variants aimed at k = 6 (issue 18 item 2): the recipe with
+  E4's random-segment halting, and with 4×1 cycles (E4's arm overrides), seeds as the recipe's.
 
 ``run`` starts the first group at once, measures the GPU's aggregate throughput (in steps of the base
 model), and admits a further group only when everything admitted is projected to finish before
@@ -49,7 +50,7 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from experiments.exp4_hrm_ablations.plan import PLANS, RunSpec, make_plan, write_plan  # noqa: E402
 from experiments.exp4_hrm_ablations.runs import run_one  # noqa: E402
-from hrm_agents.hrm.ablations import step_cost  # noqa: E402
+from hrm_agents.hrm.ablations import arm_config, step_cost  # noqa: E402
 from hrm_agents.hrm.config import load_json, to_dict, train_config_from_dict  # noqa: E402
 from hrm_agents.utils.jsonio import read_json, write_json  # noqa: E402
 from hrm_agents.utils.flags import FlagParser
@@ -137,15 +138,15 @@ def build_jobs(plan: str, only: list[str] | None = None) -> list[list[Job]]:
     def e4(folder: str, cfgs: dict, arms: tuple[str, ...], group: str) -> list[Job]:
         return [Job(group, folder, a, seed, cfgs[(a, seed)]) for seed in s["e4_seeds"] for a in arms]
 
-    random_model = {**recipe_config(plan)["model"], "halt_mode": "random"}
-    variants = [Job("variant", "variant", "recipe_random", seed, recipe_config(plan, seed=seed, model=random_model))
+    def variant(group: str, name: str, arm: str) -> list[Job]:  # the recipe with one E4 arm's change
+        return [Job(group, "variant", name, seed, arm_config(arm, recipe_config(plan), seed))
                 for seed in s["variant_seeds"]]
     groups = [recipe[:2] + det] + [[r] for r in recipe[2:]] + [
               e4(f"e4_{short}", c700, ("base", "halt_random"), "e4_halting"),
               e4(f"e4_{short}", c700, ("cycles_4x1",), "e4_cycles"),
               e4(f"e4_{long_}", c1800, ("base", "transformer_deep"), "e4_transformer"),
               e4(f"e4_{long_}", c1800, ("transformer",), "e4_transformer_matched"),
-              variants]
+              variant("variant", "recipe_random", "halt_random"), variant("variant_4x1", "recipe_4x1", "cycles_4x1")]
     groups = [g for g in groups if g]
     if only:
         names = [g[0].group for g in groups]
