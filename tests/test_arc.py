@@ -11,7 +11,8 @@ torch = pytest.importorskip("torch")
 from hrm_agents.arc import analysis  # noqa: E402
 from hrm_agents.arc.data import (EOS, IDENTITY, PAD, ArcDataError, ArcSpec, augmentations,  # noqa: E402
                                  build_arrays, decode_grid, dihedral, encode_grid, load_puzzles, make_split)
-from hrm_agents.arc.scoring import copy_input_baseline, demo_accuracy, row_accuracy, score, vote  # noqa: E402
+from hrm_agents.arc.scoring import (copy_input_baseline, copy_token_accuracy, demo_accuracy, row_accuracy, score,  # noqa: E402
+                                    vote)
 from hrm_agents.hrm.config import ConfigError, ModelConfig  # noqa: E402
 from hrm_agents.hrm.model import HRM, act_loss  # noqa: E402
 from hrm_agents.utils.constants import IGNORE_LABEL  # noqa: E402
@@ -153,6 +154,7 @@ def test_copy_input_baseline_scores_the_identity_answer():
     labels[labels == PAD] = IGNORE_LABEL
     test = {"inputs": np.stack([same, same]).astype(np.int8), "labels": labels, "copy": np.array([0, 0])}
     assert copy_input_baseline(test) == {"copy_exact": 0.5, "copy_cell": 0.875, "n": 2}
+    assert copy_token_accuracy(test) == 15 / 16  # 8 labelled tokens a row (the PAD corner is ignored), 1 wrong
     test["copy"] = np.array([0, 1])  # augmented copies are not counted
     assert copy_input_baseline(test)["n"] == 1
 

@@ -37,6 +37,10 @@ def test_smoke_plan_trains_scores_reports_and_resumes(tmp_path, capsys):
     assert set(res["questions"]) == {"architecture", "splits"}
     report = (out / "report.md").read_text()
     assert "## architecture" in report and "## Per-task analysis" in report and "## refinement loop" in report
+    assert "## fit" in report and "Paired over the 3 held-out puzzles" in report  # clean vs base: same puzzles
+    assert "At equal steps" in report and "step 4:" in report
+    paired = res["questions"]["splits"]["vs_reference"]["clean"]["paired"]["pass@2"]
+    assert paired["n_puzzles"] == 3 and paired["lo"] <= paired["diff"] <= paired["hi"]
     assert "exp5: 4 done" in capsys.readouterr().out
     assert main(args) == 0  # resume: nothing left to train
     assert "0 to train" in capsys.readouterr().out

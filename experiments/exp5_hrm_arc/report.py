@@ -5,13 +5,17 @@ the per-task analysis with its figure)."""
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from hrm_agents.arc import analysis
 from hrm_agents.arc.data import ArcSpec, build_arrays, load_puzzles
-from hrm_agents.arc.scoring import copy_input_baseline
-from hrm_agents.evaluation.stats import t_interval, welch_interval
+from hrm_agents.arc.scoring import copy_input_baseline, copy_token_accuracy
+from hrm_agents.evaluation.stats import paired_bootstrap, t_interval, welch_interval
 from hrm_agents.utils.fmt import est_ci
 from hrm_agents.utils.jsonio import read_json, write_json
 
@@ -22,11 +26,52 @@ ARC_METRICS = ("puzzle_pass@1", "puzzle_pass@2", "puzzle_pass@10", "example_orig
 ARITH_METRICS = ("id_exact", "heldout_exact", "flops_per_task")
 COST_KEYS = ("n_params", "steps", "train_s", "examples_seen", "flops_per_task")
 REFINE_METRICS = ("mean_steps", "puzzle_pass@2", "example_orig_exact", "puzzle_orig_cell")
+PAIRED_METRICS = ("pass@2", "orig_cell")
 
 
 def _interval(values: Sequence[float]) -> dict[str, Any]:
     mean, lo, hi = t_interval(values)
     return {"mean": mean, "ci95": [lo, hi], "values": list(values), "min": min(values), "max": max(values)}
+
+
+def _metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "metrics.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def _last_train(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last ``train`` line of a run's metrics (training accuracy over the last log window)."""
+    return next((x for x in reversed(lines) if x.get("event") == "train"), None)
+
+
+def _exact_by_step(lines: list[dict[str, Any]]) -> dict[int, float]:
+    """The trainer's periodic evaluation of an ARC run: exact accuracy on the original copies of the
+    held-out test inputs (one prediction each, the model's own halting) at each evaluated step."""
+    return {x["step"]: x["heldout_test"]["0"]["exact"] for x in lines if x.get("event") == "eval" and "heldout_test" in x}
+
+
+def _per_puzzle(runs: Sequence[dict[str, Any]], metric: str) -> dict[str, float]:
+    """Per held-out puzzle: ``metric`` averaged over the runs (seeds) of one arm."""
+    by: dict[str, list[float]] = defaultdict(list)
+    for r in runs:
+        for p in r["puzzles"]:
+            by[p["puzzle"]].append(p[metric])
+    return {k: float(np.mean(v)) for k, v in by.items()}
+
+
+def _paired(a: Sequence[dict[str, Any]], ref: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Paired comparison over the held-out puzzles (each arm's seeds averaged per puzzle; bootstrap
+    over puzzles): more power than the seed interval when there are few seeds, but it does not
+    cover seed-to-seed variation. Empty when the arms were scored on different puzzles."""
+    out: dict[str, Any] = {}
+    for metric in PAIRED_METRICS:
+        pa, pr = _per_puzzle(a, metric), _per_puzzle(ref, metric)
+        if set(pa) != set(pr):
+            return {}
+        keys = sorted(pa)
+        b = paired_bootstrap(np.array([pa[k] for k in keys]), np.array([pr[k] for k in keys]))
+        out[metric] = {"diff": b.delta, "lo": b.ci95[0], "hi": b.ci95[1], "p": b.p_value, "n_puzzles": len(keys)}
+    return out
 
 
 def aggregate(out_dir: str | Path) -> dict[str, Any]:
@@ -48,7 +93,14 @@ def aggregate(out_dir: str | Path) -> dict[str, Any]:
             st["refinement"] = [{"halt_mode": row["halt_mode"], "max_steps": row["max_steps"],
                                  **{m: _interval([r["refinement"][i][m] for r in mine]) for m in REFINE_METRICS}}
                                 for i, row in enumerate(mine[0]["refinement"])]
+        lines = [_metrics(out_dir / "runs" / r["run_id"]) for r in mine]
+        last = [_last_train(x) for x in lines]
+        if all(last):
+            st.update({f"fit_{m}": _interval([t[m] for t in last]) for m in ("token_acc", "exact_acc")})
         if st["kind"] == "arc":
+            by_step = [_exact_by_step(x) for x in lines]
+            st["exact_by_step"] = {str(k): _interval([b[k] for b in by_step])
+                                   for k in sorted(set.intersection(*(set(b) for b in by_step)))}
             st["solved_pass@2"] = [int(sum(ex["pass@2"] for ex in r["examples"])) for r in mine]
             st["recipe"] = {"n_aug": mine[0]["config"]["data"]["n_aug"],
                             "puzzle_emb_dim": mine[0]["config"]["model"].get("puzzle_emb_dim", 0)}
@@ -69,13 +121,17 @@ def aggregate(out_dir: str | Path) -> dict[str, Any]:
             metrics = ARITH_METRICS if arms[a]["kind"] == "arith" else ARC_METRICS
             diffs[a] = {m: dict(zip(("diff", "lo", "hi"), welch_interval(arms[a][m]["values"], arms[ref][m]["values"])))
                         for m in metrics}
+            if arms[a]["kind"] == "arc":
+                diffs[a]["paired"] = _paired([r for r in results if r["arm"] == a],
+                                             [r for r in results if r["arm"] == ref])
         questions[q] = {"arms": present, "reference": ref, "vs_reference": diffs}
     pooled = [p for r in results if r["arm"] == REFERENCE for p in r.get("puzzles", [])]
     baselines = {}
     for split in dict.fromkeys(r["config"]["data"]["split"] for r in results if r["config"]["kind"] == "arc"):
         data = next(r["config"]["data"] for r in results if r["config"]["kind"] == "arc" and r["config"]["data"]["split"] == split)
-        spec = ArcSpec(**{**data, "n_aug": 0})
-        baselines[split] = copy_input_baseline(build_arrays(spec, *load_puzzles(spec.version, spec.max_side))["test"])
+        spec = ArcSpec(**{**data, "n_aug": 0})  # copying is right or wrong alike on every augmented copy
+        arrays = build_arrays(spec, *load_puzzles(spec.version, spec.max_side))
+        baselines[split] = {**copy_input_baseline(arrays["test"]), "copy_train_token": copy_token_accuracy(arrays["train"])}
     out = {"experiment": "exp5_hrm_arc", "arms": arms, "questions": questions, "errors": errors,
            "copy_input_baseline": baselines,
            "per_task": analysis.table(pooled) if pooled else [],
@@ -91,6 +147,10 @@ def _cell(st: dict[str, Any], m: str, digits: int = 3) -> str:
 
 def _diff(d: dict[str, float]) -> str:
     return est_ci(d["diff"], (d["lo"], d["hi"]), 3, sign=True)
+
+
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 def render(res: dict[str, Any]) -> str:
@@ -131,6 +191,24 @@ def render(res: dict[str, Any]) -> str:
             lines.append(f"\nΔ {a} − {info['reference']}: pass@2 {_diff(d['puzzle_pass@2'])}, "
                          f"original exact {_diff(d['example_orig_exact'])}, cell {_diff(d['puzzle_orig_cell'])}, "
                          f"demo exact {_diff(d['demo_exact'])}, demo cell {_diff(d['demo_cell'])}")
+            if pd := d.get("paired"):
+                lines.append(f"Paired over the {pd['pass@2']['n_puzzles']} held-out puzzles (seeds averaged per puzzle, "
+                             f"bootstrap): pass@2 {_diff(pd['pass@2'])} ({_p(pd['pass@2']['p'])}), "
+                             f"per-cell {_diff(pd['orig_cell'])} ({_p(pd['orig_cell']['p'])})")
+        steps = sorted(set.intersection(*(set(arms[a].get("exact_by_step", {})) for a in info["arms"])), key=int)
+        if steps:
+            lines.append("\nAt equal steps (the trainer's evaluation: exact on the original test inputs, one "
+                         "prediction, own halting): " + "; ".join(
+                             f"step {k}: " + ", ".join(f"{a} {_cell(arms[a]['exact_by_step'], k)}" for a in info["arms"])
+                             for k in steps))
+    fitted = [a for a, st in arms.items() if st["kind"] == "arc" and "fit_token_acc" in st]
+    if fitted:
+        copy = ", ".join(f"{split} split {b['copy_train_token']:.3f}" for split, b in res["copy_input_baseline"].items())
+        lines += ["", "## fit: training accuracy over the last log window", "",
+                  f"Copying the input scores a token accuracy of {copy} on the training rows.", "",
+                  "| arm | training token accuracy | training exact |", "|---|---|---|"]
+        lines += [f"| {arms[a]['label']} | {_cell(arms[a], 'fit_token_acc')} | {_cell(arms[a], 'fit_exact_acc')} |"
+                  for a in fitted]
     refined = [a for a, st in arms.items() if st.get("refinement")]
     if refined:
         lines += ["", "## refinement loop: segments at test time", "",

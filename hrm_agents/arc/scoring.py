@@ -126,3 +126,11 @@ def copy_input_baseline(test: dict[str, np.ndarray]) -> dict[str, float]:
     orig = test["copy"] == 0
     exact, cell = row_accuracy(test["inputs"][orig], test["labels"][orig])
     return {"copy_exact": float(exact.mean()), "copy_cell": float(cell.mean()), "n": int(orig.sum())}
+
+
+def copy_token_accuracy(arrays: dict[str, np.ndarray]) -> float:
+    """Share of the labelled tokens (colours, EOS markers, PAD inside the canvas) that copying the input
+    gets right, over every row of ``arrays``: the trainer's ``token_acc`` of a model that learnt only
+    the identity, to read a training curve against."""
+    scored = arrays["labels"] != IGNORE_LABEL
+    return float((arrays["inputs"].astype(np.int16) == arrays["labels"])[scored].mean())
