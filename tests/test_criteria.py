@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hrm_agents.evaluation.criteria import e2_criterion, solved_within, tagged_rate
-from hrm_agents.evaluation.records import AttemptRecord, FailureTag
+from hrm_agents.evaluation.criteria import e2_criterion, tagged_rate
+from hrm_agents.evaluation.records import AttemptRecord, FailureTag, outcomes
 
 
 def rec(arm: str, i: int, passed: bool, wall: float, tags: tuple[str, ...] = ()) -> AttemptRecord:
@@ -49,8 +49,8 @@ def test_no_misuse_cut_and_no_gain_is_failure_and_missing_arms_give_none():
     assert e2_criterion({"hier": arms(1.0)["hier"]}, key) is None
 
 
-def test_tagged_rate_and_solved_within():
+def test_tagged_rate_and_outcomes_within_a_budget():
     recs = arms(hier_wall=3.0)["hier"]
     assert tagged_rate([], ["x"]) != tagged_rate([], ["x"])  # NaN for no attempts
-    assert sum(v for d in solved_within(recs, key, 3.0).values() for v in d.values()) == 30
-    assert sum(v for d in solved_within(recs, key, 2.9).values() for v in d.values()) == 0
+    assert sum(v for d in outcomes(recs, key, 3.0).values() for v in d.values()) == 30
+    assert sum(v for d in outcomes(recs, key, 2.9).values() for v in d.values()) == 0

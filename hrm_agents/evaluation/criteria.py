@@ -15,11 +15,11 @@ comparison is reported beside it.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from .records import AttemptRecord
+from .records import AttemptKey, AttemptRecord, outcomes
 from .stats import FAILURE, PARTIAL, SUCCESS, Verdict, compare
 from .taxonomy import SPEC_ERROR, TOOL_MISUSE
 
@@ -35,17 +35,7 @@ def tagged_rate(records: Sequence[AttemptRecord], tags: Sequence[str]) -> float:
     return sum(any(t.tag in tags for t in r.failure_tags) for r in records) / len(records)
 
 
-def solved_within(records: Sequence[AttemptRecord], key: Callable[[AttemptRecord], Hashable],
-                  budget_s: float | None) -> dict[str, dict[Hashable, bool]]:
-    """task id -> attempt key -> solved (within ``budget_s`` of wall time, when given)."""
-    out: dict[str, dict[Hashable, bool]] = {}
-    for r in records:
-        ok = r.passed and (budget_s is None or (r.time_to_solve_s is not None and r.time_to_solve_s <= budget_s))
-        out.setdefault(r.task_id, {})[key(r)] = ok
-    return out
-
-
-def e2_criterion(by_arm: dict[str, list[AttemptRecord]], key: Callable[[AttemptRecord], Hashable], *,
+def e2_criterion(by_arm: dict[str, list[AttemptRecord]], key: AttemptKey, *,
                  min_reduction: float = 0.2, time_budget_s: float | None = None, alpha: float = 0.05,
                  n_resamples: int = 10_000, seed: int = 0) -> dict[str, Any] | None:
     """E2's verdict (module doc) for ``hier`` vs ``flat_tool``; None when either arm is missing."""
@@ -57,7 +47,7 @@ def e2_criterion(by_arm: dict[str, list[AttemptRecord]], key: Callable[[AttemptR
     misuse_ok = bool(reduction >= min_reduction)  # False for NaN: nothing to cut
     budget = time_budget_s if time_budget_s is not None else float(
         np.percentile([r.wall_time_s for r in base], 95))
-    cmps = {name: compare(E2_TREATMENT, solved_within(treat, key, b), E2_BASELINE, solved_within(base, key, b),
+    cmps = {name: compare(E2_TREATMENT, outcomes(treat, key, b), E2_BASELINE, outcomes(base, key, b),
                           n_resamples=n_resamples, seed=seed)
             for name, b in (("budgeted", budget), ("unbounded", None))}
     timed = cmps["budgeted"]

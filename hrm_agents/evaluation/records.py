@@ -3,7 +3,7 @@ one JSON line each in ``results.jsonl``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Hashable, Iterable
 
 from pydantic import BaseModel, Field
 
@@ -47,3 +47,16 @@ class AttemptRecord(BaseModel):
     def key(self) -> tuple[str, str, int]:
         """Identity of this attempt inside a run (used by resume)."""
         return (self.arm, self.task_id, self.sample)
+
+
+AttemptKey = Callable[[AttemptRecord], Hashable]
+
+
+def outcomes(records: Iterable[AttemptRecord], key: AttemptKey,
+             budget_s: float | None = None) -> dict[str, dict[Hashable, bool]]:
+    """task id -> attempt key -> passed (and, with ``budget_s``, solved within that wall time)."""
+    out: dict[str, dict[Hashable, bool]] = {}
+    for r in records:
+        ok = r.passed and (budget_s is None or (r.time_to_solve_s is not None and r.time_to_solve_s <= budget_s))
+        out.setdefault(r.task_id, {})[key(r)] = ok
+    return out

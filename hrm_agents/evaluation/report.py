@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 from rich.console import Console
@@ -27,12 +27,11 @@ from .criteria import E2_EXPERIMENT, e2_criterion
 from .efficiency import arm_efficiency, peak_rss_mb, ratio
 from .io import RunData, RunDirError, load_run, load_tasks, write_records
 from .judge import JUDGE_KEY, agreement, judge_attempt, judge_pairs
-from .records import AttemptRecord
+from .records import AttemptKey, AttemptRecord, outcomes
 from .stats import VerdictRule, bootstrap_ci, compare, pass_at_k, verdict, wilson_ci
 from .taxonomy import TAGS, retag
 
 PASS_KS = (1, 2, 5, 10, 20, 50, 100)
-AttemptKey = Callable[[AttemptRecord], Hashable]
 
 
 @dataclass
@@ -115,14 +114,6 @@ def tag_run(run_dir: str | Path, *, judge: Backend | None = None, backup: bool =
 
 
 # -- analysis ------------------------------------------------------------------------------------
-
-def outcomes(records: Iterable[AttemptRecord], key: AttemptKey) -> dict[str, dict[Hashable, bool]]:
-    """task id -> attempt key -> passed."""
-    out: dict[str, dict[Hashable, bool]] = defaultdict(dict)
-    for r in records:
-        out[r.task_id][key(r)] = r.passed
-    return dict(out)
-
 
 def _pass_at_ks(outs: dict[str, dict[Hashable, bool]], n_resamples: int, seed: int) -> dict[str, dict[str, Any]]:
     counts = [(len(a), sum(a.values())) for a in outs.values()]
