@@ -134,10 +134,16 @@ REFERENCE_PROMPT = ("You are an expert Python programmer, and here is your task:
 
 
 def reference(mbpp: Path, out: Path, *, n_tasks: int = 100, model: str | None = None, seed: int = 0,
-              max_tokens: int = 512) -> dict[str, Any]:
+              max_tokens: int = 512, time_budget_s: float | None = None, backend: Any = None) -> dict[str, Any]:
     """Zero-shot greedy pass@1 of the embedded llama.cpp model (``model``: registry name or GGUF;
     default SmolLM2-135M-Instruct) on ``n_tasks`` MBPP-test tasks drawn with ``seed``; the reply's code
-    is pulled out with :func:`hrm_agents.graphs.extract.extract_code` and run in the sandbox."""
+    is pulled out with :func:`hrm_agents.graphs.extract.extract_code` and run in the sandbox.
+
+    Resumable: tasks already in ``out/reference.jsonl`` are not asked again, and the summary counts
+    every recorded task of the draw. Tasks are asked in the draw's own (random) order, and no task
+    starts after ``time_budget_s``, so a run cut short still covers a uniformly random subset of the
+    draw (``complete`` in the summary says whether it covered all of it). ``backend``: a ready backend
+    (tests), instead of the llama.cpp one."""
     from hrm_agents.backends import GenParams, make_backend
     from hrm_agents.evaluation.stats import wilson_ci
     from hrm_agents.graphs.extract import extract_code
@@ -145,8 +151,8 @@ def reference(mbpp: Path, out: Path, *, n_tasks: int = 100, model: str | None = 
 
     out.mkdir(parents=True, exist_ok=True)
     rows = mbpp_rows(mbpp, MBPP_TEST_IDS)
-    picked = sorted(random.Random(seed).sample(rows, min(n_tasks, len(rows))), key=lambda r: r["task_id"])
-    backend = make_backend("llamacpp", model=model or "smollm2-135m", n_threads=1)
+    picked = random.Random(seed).sample(rows, min(n_tasks, len(rows)))  # in the draw's random order
+    backend = backend or make_backend("llamacpp", model=model or "smollm2-135m", n_threads=1)
     path = out / "reference.jsonl"
     done = {r["task_id"]: r for r in read_jsonl(path)} if path.is_file() else {}
     t0 = time.time()
@@ -154,6 +160,9 @@ def reference(mbpp: Path, out: Path, *, n_tasks: int = 100, model: str | None = 
         for i, row in enumerate(picked, 1):
             if row["task_id"] in done:
                 continue
+            if time_budget_s is not None and time.time() - t0 >= time_budget_s:
+                print(f"  time budget {time_budget_s:.0f} s spent; stopping before task {i}/{len(picked)}")
+                break
             prompt = REFERENCE_PROMPT.format(text=row["text"], tests="\n".join(row["test_list"]))
             reply = backend.complete([{"role": "user", "content": prompt}], GenParams(max_tokens=max_tokens))
             code = extract_code(reply.text, mbpp_task(row).entry_point).code or ""
@@ -163,9 +172,10 @@ def reference(mbpp: Path, out: Path, *, n_tasks: int = 100, model: str | None = 
             f.write(json.dumps(rec) + "\n")
             f.flush()
             print(f"  {i}/{len(picked)} task {row['task_id']}: {rec['status']} ({reply.latency_s:.1f} s)", flush=True)
-    recs = [done[r["task_id"]] for r in picked if r["task_id"] in done]
+    recs = sorted((done[r["task_id"]] for r in picked if r["task_id"] in done), key=lambda r: r["task_id"])
     passed = sum(r["passed"] for r in recs)
-    summary = {"model": backend.describe(), "n_tasks": len(recs), "seed": seed, "passed": passed,
+    summary = {"model": backend.describe(), "n_tasks": len(recs), "n_drawn": len(picked),
+               "complete": len(recs) == len(picked), "seed": seed, "passed": passed,
                "pass1": passed / len(recs) if recs else None, "wilson95": wilson_ci(passed, len(recs)),
                "task_ids": [r["task_id"] for r in recs], "wall_s_this_call": round(time.time() - t0, 1),
                "mean_latency_s": sum(r["latency_s"] for r in recs) / len(recs) if recs else None}

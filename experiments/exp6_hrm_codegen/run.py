@@ -8,6 +8,7 @@ Plans:
            <arm>.completions.jsonl, <arm>.metrics.jsonl and data.json into --out
     eval   score --completions (a train plan's output) in the sandbox; stats.json, report.md in --out
     reference  zero-shot pass@1 of a llama.cpp model (default SmolLM2-135M-Instruct) on a seeded subset
+               (resumable; --time_budget_s cuts a run into chunks)
 
 Examples:
     python experiments/exp6_hrm_codegen/run.py --plan smoke --out runs/exp6_smoke
@@ -57,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--bench", type=Path, help="eval: benchmarks/bench_codegen.py JSON (efficiency ratios)")
     p.add_argument("--n_tasks", type=int, default=100, help="reference: seeded subset size")
     p.add_argument("--model", help="reference: GGUF path (default: the embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--time_budget_s", type=float,
+                   help="reference: no new task starts after this many seconds (rerun the same command to go on)")
     args = p.parse_args(argv)
     if not args.mbpp.is_file():
         print(f"error: MBPP file {args.mbpp} not found (--mbpp)", file=sys.stderr)
@@ -71,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             evaluate(args.completions, args.mbpp, args.out, bench_path=args.bench, workers=args.workers)
             return 0
         if args.plan == "reference":
-            reference(args.mbpp, args.out, n_tasks=args.n_tasks, model=args.model)
+            reference(args.mbpp, args.out, n_tasks=args.n_tasks, model=args.model, time_budget_s=args.time_budget_s)
             return 0
         plan = PLANS["smoke" if args.plan == "smoke" else args.sizes]
         if args.steps is not None:
