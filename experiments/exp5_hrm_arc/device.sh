@@ -5,6 +5,10 @@
 # CALL=long: plan long (HRM, matched transformer, TRM x seeds 0 1 at 2000 steps x 512 rows, 8 augmentations,
 #   then each trained model scored with 1-16 ACT segments): PARALLEL (6) training processes share the GPU;
 #   ARMS picks a subset (the call that ran: ARMS=base,transformer PARALLEL=4 RUN_BUDGET_S=215 TRAIN_LIMIT_S=280).
+# CALL=third: plan long_arms at the second call's HRM steps (STEPS 1580): TRM x seeds 0 1 beside clean, emb0,
+#   aug300, aug1000 x seed 0 (six training processes, two run.py); RUNS=runs/exp5_long3 (merge its runs/* into
+#   runs/exp5_long, whose base and transformer runs they are compared with). $OUT also gets the weights:
+#   exp5_weights.tgz and exp5_weights_aug1000.tgz (its 255k puzzle-ID embeddings alone are 8 MB).
 # CALL=first: three run.py processes, 19 runs at once: ARC arms base, transformer, trm, aug0, emb0, clean x
 #   seeds 0 1; aug1000 x seed 0; arith_chain arms arith_hrm, arith_trm x seeds 0 1 2.
 # Equal optimiser steps for every arm (plan default, STEPS overrides); RUN_BUDGET_S caps each run's training
@@ -14,13 +18,18 @@
 # result.json,error.json}) and, for CALL=long, exp5_weights.tgz (runs/*/export: the trained weights, bf16).
 # CPU test of this very script (tiny sizes):
 #   SIZE=smoke DEVICE=cpu OUT=/tmp/e5out RUN_BUDGET_S=60 TRAIN_LIMIT_S=200 nice -n 15 bash experiments/exp5_hrm_arc/device.sh
+#   CALL=third SIZE=smoke STEPS=4 RUNS=/tmp/e5runs DEVICE=cpu OUT=/tmp/e5out nice -n 15 bash experiments/exp5_hrm_arc/device.sh
 set -u
 OUT=${OUT:?OUT must name the folder whose files come back}
 CALL=${CALL:-long}; DEVICE=${DEVICE:-cuda}
-[ "$CALL" = long ] && D_SIZE=long D_BUDGET=290 D_LIMIT=365 D_RUNS=runs/exp5_long \
-  || D_SIZE=gpu D_BUDGET=250 D_LIMIT=330 D_RUNS=runs/exp5
+case "$CALL" in
+  long) D_SIZE=long D_BUDGET=290 D_LIMIT=365 D_RUNS=runs/exp5_long D_STEPS= ;;
+  third) D_SIZE=long D_BUDGET=330 D_LIMIT=400 D_RUNS=runs/exp5_long3 D_STEPS=1580 ;;
+  first) D_SIZE=gpu D_BUDGET=250 D_LIMIT=330 D_RUNS=runs/exp5 D_STEPS= ;;
+  *) echo "CALL must be first, long or third"; exit 2 ;;
+esac
 SIZE=${SIZE:-$D_SIZE}; RUN_BUDGET_S=${RUN_BUDGET_S:-$D_BUDGET}; TRAIN_LIMIT_S=${TRAIN_LIMIT_S:-$D_LIMIT}
-STEPS=${STEPS:+--steps $STEPS}; ARMS=${ARMS:+--arms $ARMS}
+STEPS=${STEPS:-$D_STEPS}; STEPS=${STEPS:+--steps $STEPS}; ARMS=${ARMS:+--arms $ARMS}
 RUNS=${RUNS:-$D_RUNS}
 T0=$(date +%s)
 {
@@ -33,6 +42,10 @@ T0=$(date +%s)
   R="timeout -k 15 $TRAIN_LIMIT_S python3 experiments/exp5_hrm_arc/run.py --size $SIZE --out $RUNS --device $DEVICE $STEPS --run_budget_s $RUN_BUDGET_S --no_plots"
   if [ "$CALL" = long ]; then
     $R --plan long $ARMS --seeds 0 1 --parallel "${PARALLEL:-6}" > "$RUNS.long.log" 2>&1
+  elif [ "$CALL" = third ]; then
+    $R --plan long_arms --arms trm --seeds 0 1 --parallel 2 > "$RUNS.trm.log" 2>&1 &
+    $R --plan long_arms --arms clean,emb0,aug300,aug1000 --seeds 0 --parallel 4 > "$RUNS.arms.log" 2>&1 &
+    wait
   else
     $R --plan device --arms base,transformer,trm,aug0,emb0,clean --seeds 0 1 --parallel 12 > "$RUNS.arc.log" 2>&1 &
     $R --plan device --arms aug1000 --seeds 0 --parallel 2 > "$RUNS.aug1000.log" 2>&1 &
@@ -45,6 +58,9 @@ T0=$(date +%s)
   tar czf "$OUT/exp5.tgz" --exclude=data --exclude=checkpoint --exclude=checkpoint.tmp --exclude=checkpoint.old \
     --exclude=export -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
   [ "$CALL" = long ] && (cd "$(dirname "$RUNS")" && tar czf "$OUT/exp5_weights.tgz" "$(basename "$RUNS")"/runs/*/export)
+  [ "$CALL" = third ] && (cd "$(dirname "$RUNS")" && B=$(basename "$RUNS") \
+    && tar czf "$OUT/exp5_weights.tgz" --exclude="$B/runs/aug1000-*" "$B"/runs/*/export \
+    && tar czf "$OUT/exp5_weights_aug1000.tgz" "$B"/runs/aug1000-*/export)
   ls -la "$OUT"
   echo "total $(( $(date +%s) - T0 )) s"
 } 2>&1 | tee "$OUT/exp5_device.log"

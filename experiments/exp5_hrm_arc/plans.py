@@ -7,7 +7,8 @@ Base recipe (``base``): HRM 2x2 cycles with ACT (max 4 segments), hidden 128, pu
 * ``trm`` — the TRM-style single recursive network (one 2-block stack, ``H_cycles`` = 2 recursions
   of ``L_cycles`` = 2 latent updates + one answer update: the HRM's 12 block applications per
   segment with half its block parameters; full backpropagation through the last recursion);
-* ``aug0`` / ``aug1000`` — 0 or 1000 augmentations per puzzle instead of 300;
+* ``aug0`` / ``aug300`` / ``aug1000`` — 0, 300 or 1000 augmentations per puzzle instead of the size's
+  (300, or 8 at size ``long``); they skip the refinement scoring (an aug-1000 model has 88k test rows);
 * ``emb0`` / ``emb8`` / ``emb32`` — puzzle-ID embedding of dimension 0 (none), 8 or 32 instead of 16;
 * ``clean`` / ``lko`` — split ``clean`` (no evaluation puzzle seen) or ``leave-k-out`` (fold 0);
 * ``emb_lr_shared`` — the puzzle-ID embeddings at the model's lr instead of their own ``puzzle_emb_lr``;
@@ -33,7 +34,8 @@ EXPERIMENT = "exp5_hrm_arc"
 REFERENCE = "base"
 LABELS = {
     "base": "HRM 2x2, ACT (base)", "transformer": "transformer, matched params",
-    "trm": "TRM (one recursive 2-block net)", "aug0": "0 augmentations", "aug1000": "1000 augmentations",
+    "trm": "TRM (one recursive 2-block net)", "aug0": "0 augmentations", "aug300": "300 augmentations",
+    "aug1000": "1000 augmentations",
     "emb0": "no puzzle-ID embedding", "emb8": "puzzle-ID embedding 8", "emb32": "puzzle-ID embedding 32",
     "clean": "split clean", "lko": "split leave-k-out (fold 0)",
     "emb_lr_shared": "puzzle-ID embeddings at the shared lr",
@@ -41,7 +43,7 @@ LABELS = {
 }
 QUESTIONS: dict[str, tuple[str, ...]] = {
     "architecture": ("base", "transformer", "trm"),
-    "augmentation": ("aug0", "base", "aug1000"),
+    "augmentation": ("aug0", "base", "aug300", "aug1000"),
     "embeddings": ("emb0", "emb8", "base", "emb32"),
     "splits": ("base", "clean", "lko"),
     "embedding_lr": ("base", "emb_lr_shared"),
@@ -50,7 +52,7 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
 PLAN_ARMS: dict[str, tuple[str, ...]] = {
     "smoke": ("base", "transformer", "trm", "aug0", "emb0", "clean", "lko", "arith_hrm", "arith_trm"),
     "replicate": ("base", "transformer"),
-    "augmentation": ("aug0", "base", "aug1000"),
+    "augmentation": ("aug0", "base", "aug1000"),  # size gpu: base has 300
     "embeddings": ("emb0", "emb8", "base", "emb32"),
     "splits": ("base", "clean", "lko"),
     "trm": ("base", "trm", "arith_hrm", "arith_trm"),
@@ -58,6 +60,9 @@ PLAN_ARMS: dict[str, tuple[str, ...]] = {
     "device": ("base", "transformer", "trm", "aug0", "aug1000", "emb0", "clean", "arith_hrm", "arith_trm"),
     # the second device call (device.sh, SIZE=long): the architecture question at a longer budget
     "long": ("base", "transformer", "trm"),
+    # the third call (device.sh CALL=third, size long, steps 1580 = the HRM's in the second call): TRM, and the
+    # splits / embeddings / augmentation questions at the longer budget, beside the second call's runs
+    "long_arms": ("trm", "clean", "emb0", "aug300", "aug1000"),
     # the CPU check before it (size cpu): does the puzzle-ID embeddings' own lr speed up fitting?
     "cpu_check": ("base", "emb_lr_shared"),
 }
@@ -113,6 +118,7 @@ def arm_config(arm: str, size_name: str, seed: int) -> dict[str, Any]:
         model.update(arch="trm")
     elif arm.startswith("aug") and arm[3:].isdigit():
         data["n_aug"] = int(arm[3:])
+        size.pop("eval", None)
     elif arm.startswith("emb") and arm[3:].isdigit():
         model["puzzle_emb_dim"] = int(arm[3:])
     elif arm == "emb_lr_shared":
@@ -134,7 +140,7 @@ def make_plan(plan: str, seeds: Sequence[int] = DEFAULT_SEEDS, steps: int | None
     steps of every arm alike; ``arms`` picks a subset."""
     if plan not in PLAN_ARMS:
         raise PlanError(f"unknown plan {plan!r}; use one of {', '.join(PLAN_ARMS)}")
-    size = size or {"smoke": "smoke", "long": "long", "cpu_check": "cpu"}.get(plan, "gpu")
+    size = size or {"smoke": "smoke", "long": "long", "long_arms": "long", "cpu_check": "cpu"}.get(plan, "gpu")
     if size not in SIZES:
         raise PlanError(f"unknown size {size!r}; use one of {', '.join(SIZES)}")
     chosen = list(arms) if arms else list(PLAN_ARMS[plan])
