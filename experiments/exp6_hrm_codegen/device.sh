@@ -11,6 +11,10 @@
 # sampling batch after GENERATE_S, and a hard timeout at LIMIT_S keeps whatever was written (completions are
 # appended batch by batch). $OUT gets 8 files: device.log (with GPU memory every 30 s), data.json and
 # <arm>.completions.jsonl + <arm>.metrics.jsonl for hrm_lm, gpt2, lm27 (no checkpoints: 55-390 MB).
+# Completing a cut-short call (the checkpoints do not come back, so the arm is retrained with the same seed, data
+# and batches): ARMS=hrm_lm SAMPLE_MISSING=experiments/exp6_hrm_codegen/results/device samples only the tasks that
+# lack their samples there (greedy is redone for all 500, to compare the two models); TIME_STEPS=60 first times
+# 60 batches of every arm alone on the GPU (gputime.json: GPU seconds per batch; the arms' parallel walls are not).
 # CPU test of this exact script: SIZES=smoke DEVICE=cpu OUT=/tmp/e6 bash experiments/exp6_hrm_codegen/device.sh
 set -u
 OUT=${OUT:?OUT must name the folder whose files come back}
@@ -27,7 +31,8 @@ T0=$(date +%s)
   timeout -k 5 "${LIMIT_S:-395}" python3 experiments/exp6_hrm_codegen/run.py --plan train --sizes "${SIZES:-full}" \
     --out "$OUT" --data_dir "${DATA_DIR:-/tmp/e6data}" --mbpp .e6data/mbpp.jsonl --humaneval .e6data/HumanEval.jsonl.gz \
     --device "${DEVICE:-cuda}" --workers "${WORKERS:-14}" ${STEPS:+--steps "$STEPS"} \
-    --pretrain_s "${PRETRAIN_S:-280}" --generate_s "${GENERATE_S:-365}"
+    --pretrain_s "${PRETRAIN_S:-280}" --generate_s "${GENERATE_S:-365}" ${ARMS:+--arms "$ARMS"} \
+    ${SAMPLE_MISSING:+--sample_missing "$SAMPLE_MISSING"} ${TIME_STEPS:+--time_steps "$TIME_STEPS"}
   echo "train plan exit $? after $(( $(date +%s) - T0 )) s"
   [ -n "${MONITOR:-}" ] && kill "$MONITOR"
   ls -la "$OUT"

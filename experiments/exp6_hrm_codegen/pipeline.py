@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from hrm_agents.hrm.code_data import (MBPP_FINETUNE_IDS, MBPP_TEST_IDS, Decontaminator, benchmark_solutions,
                                       build_corpus, collect_sources, encode_docs, finetune_examples,
@@ -101,10 +101,56 @@ def prepare(plan: Plan, data_dir: Path, mbpp: Path, humaneval: Path | None, work
     return info
 
 
+def missing_samples(completions: Path, task_ids: Sequence[int], n_samples: int) -> list[int]:
+    """The ``task_ids`` with fewer than ``n_samples`` sampled completions in ``completions`` (a JSONL of
+    an earlier call, e.g. one whose sampling a deadline stopped); all of them if the file is absent."""
+    have: dict[int, int] = {}
+    if completions.is_file():
+        for line in completions.read_text().splitlines():
+            rec = json.loads(line)
+            if rec["kind"] == "sample":
+                have[rec["task_id"]] = have.get(rec["task_id"], 0) + 1
+    return [t for t in task_ids if have.get(t, 0) < n_samples]
+
+
+def time_arms(plan: Plan, data_dir: Path, *, device: str, steps: int, log: Callable[[dict[str, Any]], None]
+              ) -> dict[str, float]:
+    """Seconds per pretraining batch of each arm, alone on ``device``: fresh weights (cost does not
+    depend on them), ``steps`` batches of the plan's shape, timed over the second half (the first
+    half warms up kernels and the allocator). Arms run one after another, never side by side."""
+    import numpy as np
+    import torch
+
+    from hrm_agents.hrm.lm import CausalLM
+    from hrm_agents.hrm.lm_train import pretrain
+
+    stream = np.load(data_dir / "stream.npy")
+    vocab = load_tokenizer(data_dir / "tokenizer.json").get_vocab_size()
+    half = max(1, steps // 2)
+    cfg = replace(plan.train, max_steps=2 * half, log_every=half)
+    per_batch = {}
+    for arm in ARMS:
+        torch.manual_seed(0)
+        model = CausalLM(model_config_from_dict(arm_model_config(arm, plan, vocab))).to(device)
+        recs: list[dict[str, Any]] = []
+        pretrain(model, stream, cfg, log=recs.append)
+        marks = [r["elapsed_s"] for r in recs if r.get("event") == "pretrain"]
+        per_batch[arm] = (marks[1] - marks[0]) / half
+        log({"event": "gpu_time", "arm": arm, "timed_batches": half, "s_per_batch": per_batch[arm],
+             "s_per_planned_budget": per_batch[arm] * plan.train.max_steps})
+        del model
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    return per_batch
+
+
 def run_arm(plan: Plan, arm: str, data_dir: Path, out_dir: Path, mbpp: Path, *, device: str,
-            pretrain_deadline: float, generate_deadline: float, seed: int = 0) -> dict[str, Any]:
+            pretrain_deadline: float, generate_deadline: float, seed: int = 0,
+            sample_missing: Path | None = None) -> dict[str, Any]:
     """Pretrain, fine-tune and sample one arm; logs ``<arm>.metrics.jsonl`` and ``<arm>.completions.jsonl``
-    in ``out_dir`` line by line. Returns the summary (also the log's last line)."""
+    in ``out_dir`` line by line. Returns the summary (also the log's last line). ``sample_missing``: a
+    folder with an earlier call's completions; then only the tasks that lack their samples there are
+    sampled (greedy is redone for every task, to compare the two calls' models)."""
     import numpy as np
     import torch
 
@@ -139,10 +185,15 @@ def run_arm(plan: Plan, arm: str, data_dir: Path, out_dir: Path, mbpp: Path, *, 
     save_model(model, data_dir / f"ckpt_{arm}", meta={"kind": "code_lm", "arm": arm, "pretrain": pre, "finetune": ft})
     (data_dir / f"ckpt_{arm}" / "tokenizer.json").write_text((data_dir / "tokenizer.json").read_text())
     test = mbpp_rows(mbpp, MBPP_TEST_IDS)[:plan.n_test_tasks]
+    sample_ids = None
+    if sample_missing is not None:
+        sample_ids = missing_samples(sample_missing / f"{arm}.completions.jsonl", [r["task_id"] for r in test],
+                                     plan.n_samples)
+        log({"event": "sample_missing", "from": str(sample_missing), "tasks": sample_ids})
     gen = generate_mbpp(model, tok, test, out_dir / f"{arm}.completions.jsonl", n_samples=plan.n_samples,
                         max_new_tokens=plan.max_new_tokens, max_rows=plan.gen_max_rows,
                         kv_budget_bytes=plan.kv_budget_gb * 1e9, seed=seed,
-                        deadline=generate_deadline, log=log)
+                        deadline=generate_deadline, sample_ids=sample_ids, log=log)
     summary = {"event": "summary", "n_params": n_params(model), "pretrain": pre, "finetune": ft, "generate": gen,
                "stable": bool(pre["stable"] and ft["stable"]), "pid": os.getpid()}
     log(summary)

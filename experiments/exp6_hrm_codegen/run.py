@@ -30,8 +30,9 @@ from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
 
-from experiments.exp6_hrm_codegen.pipeline import ARMS, PLANS, prepare, run_arm  # noqa: E402
+from experiments.exp6_hrm_codegen.pipeline import ARMS, PLANS, prepare, run_arm, time_arms  # noqa: E402
 from hrm_agents.utils.flags import FlagParser  # noqa: E402
+from hrm_agents.utils.jsonio import write_json  # noqa: E402
 
 MBPP = Path(__file__).resolve().parents[3] / "shared" / "data" / "mbpp.jsonl"
 
@@ -52,6 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="train plan: safety net, no pretraining batch starts this many s after start")
     p.add_argument("--generate_s", type=float, default=290, help="train plan: no sampling batch starts after this")
     p.add_argument("--data_dir", type=Path, help="corpus/tokenizer/checkpoints folder (default OUT/data)")
+    p.add_argument("--arms", default=",".join(ARMS), help="train plan: comma-separated arms to train (default all)")
+    p.add_argument("--sample_missing", type=Path,
+                   help="train plan: folder of an earlier call's completions; sample only the tasks that lack "
+                        "their samples there (greedy is redone for all, to compare the two models)")
+    p.add_argument("--time_steps", type=int, default=0,
+                   help="train plan: first time this many batches of every arm alone on the device "
+                        "(GPU seconds per batch; gputime.json)")
     p.add_argument("--arm", choices=list(ARMS), help="(internal) run one arm of the train plan")
     p.add_argument("--t0", type=float, help="(internal) start time of the train plan")
     p.add_argument("--completions", type=Path, help="eval: folder with <arm>.completions.jsonl (+ metrics)")
@@ -81,10 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.steps < 1:
                 p.error("--steps must be >= 1")
             plan = replace(plan, train=replace(plan.train, max_steps=args.steps))
+        arms = [a for a in args.arms.split(",") if a]
+        if not arms or set(arms) - set(ARMS):
+            p.error(f"--arms takes a comma-separated subset of {', '.join(ARMS)}")
         t0 = args.t0 or time.time()
         if args.arm:  # one arm of the train plan, in its own process
             run_arm(plan, args.arm, data_dir, args.out, args.mbpp, device=args.device,
-                    pretrain_deadline=t0 + args.pretrain_s, generate_deadline=t0 + args.generate_s)
+                    pretrain_deadline=t0 + args.pretrain_s, generate_deadline=t0 + args.generate_s,
+                    sample_missing=args.sample_missing)
             return 0
         info = prepare(plan, data_dir, args.mbpp, args.humaneval or _humaneval(), args.workers)
         (args.out / "data.json").write_text((data_dir / "data.json").read_text())
@@ -95,15 +107,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                         pretrain_deadline=t0 + 600, generate_deadline=t0 + 600)
             evaluate(args.out, args.mbpp, args.out, bench_path=args.bench, workers=args.workers)
             return 0
+        if args.time_steps > 0:
+            per_batch = time_arms(plan, data_dir, device=args.device, steps=args.time_steps,
+                                  log=lambda r: print(json.dumps(r), flush=True))
+            write_json(args.out / "gputime.json", {"device": args.device, "timed_steps": args.time_steps,
+                                                    "planned_steps": plan.train.max_steps, "s_per_batch": per_batch})
+        extra = ["--sample_missing", str(args.sample_missing)] if args.sample_missing else []
         procs = [subprocess.Popen([sys.executable, __file__, "--plan", "train", "--sizes", args.sizes, "--arm", arm,
                                    "--out", str(args.out),
                                    "--data_dir", str(data_dir), "--mbpp", str(args.mbpp), "--device", args.device,
                                    "--t0", str(t0), "--pretrain_s", str(args.pretrain_s),
                                    "--steps", str(plan.train.max_steps),
-                                   "--generate_s", str(args.generate_s)], env={**os.environ, "PYTHONUNBUFFERED": "1"})
-                 for arm in ARMS]
+                                   "--generate_s", str(args.generate_s), *extra],
+                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                 for arm in arms]
         codes = [proc.wait() for proc in procs]
-        print(f"arms finished with exit codes {dict(zip(ARMS, codes))} after {time.time() - t0:.0f} s", flush=True)
+        print(f"arms finished with exit codes {dict(zip(arms, codes))} after {time.time() - t0:.0f} s", flush=True)
         return 0 if not any(codes) else 1
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)

@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
 import torch
@@ -177,8 +177,10 @@ def plan_batches(groups: Sequence[Sequence[Job]], prompt_len: dict[int, int], *,
 def generate_mbpp(model: CausalLM, tok: Any, rows: Sequence[dict[str, Any]], out_path: str | Path, *,
                   n_samples: int = 10, temperature: float = 0.8, top_p: float = 0.95, max_new_tokens: int = 256,
                   max_rows: int = 1000, kv_budget_bytes: float = 20e9, seed: int = 0,
-                  deadline: float | None = None, log: Log = print) -> dict[str, Any]:
-    """Greedy completion of every row first, then ``n_samples`` sampled ones per row; each batch is
+                  deadline: float | None = None, sample_ids: Collection[int] | None = None,
+                  log: Log = print) -> dict[str, Any]:
+    """Greedy completion of every row first, then ``n_samples`` sampled ones per row (only the rows
+    whose ``task_id`` is in ``sample_ids``, if given: completing an earlier, cut-short call); each batch is
     appended to ``out_path`` (JSONL: ``task_id``, ``kind`` greedy/sample, ``index``, ``text``,
     ``n_tokens``, ``finished`` = ended at ``<|endoftext|>``) as it finishes, so a timeout keeps
     what was done. Batches (:func:`plan_batches`) hold prompts of similar length; the sampled
@@ -195,7 +197,8 @@ def generate_mbpp(model: CausalLM, tok: Any, rows: Sequence[dict[str, Any]], out
                 max_rows=max_rows, kv_budget_bytes=kv_budget_bytes,
                 kv_bytes_per_position=model.kv_bytes_per_position(2 if device.type == "cuda" else 4))
     greedy = plan_batches([[(t, "greedy", 0)] for t in by_len], **plan)
-    sampled = plan_batches([[(t, "sample", i) for i in range(n_samples)] for t in by_len], **plan) if n_samples else []
+    to_sample = [t for t in by_len if sample_ids is None or t in sample_ids]
+    sampled = plan_batches([[(t, "sample", i) for i in range(n_samples)] for t in to_sample], **plan) if n_samples else []
     order = np.random.default_rng(seed).permutation(len(sampled))
     batches = greedy + [sampled[i] for i in order]
     total = sum(map(len, batches))
