@@ -14,7 +14,8 @@ from hrm_agents.utils import fmt
 from hrm_agents.utils.jsonio import write_json, write_text_atomic
 
 from .pipeline import ARM_LABELS, ARMS
-from .scoring import arm_metrics, read_jsonl, run_completion, score_completions, study_stats
+from .scoring import (arm_metrics, merge_resumed, read_jsonl, run_completion, score_completions, scored_index,
+                      study_stats)
 
 TREATMENT, BASELINE = "hrm_lm", "gpt2"
 
@@ -35,13 +36,16 @@ def _training(folder: Path, arm: str) -> dict[str, Any]:
 
 
 def evaluate(completions: Path, mbpp: Path, out: Path, *, bench_path: Path | None = None, workers: int = 2,
-             n_resamples: int = 10_000) -> dict[str, Any]:
+             n_resamples: int = 10_000, resumed: Path | None = None) -> dict[str, Any]:
     """Score every arm's completions in the sandbox; write ``<arm>.scored.jsonl``, ``stats.json`` and
-    ``report.md`` into ``out``; returns the stats. An existing ``<arm>.scored.jsonl`` for exactly these
-    completions is reused (re-rendering with a new ``--bench`` does not re-run the sandbox)."""
+    ``report.md`` into ``out``; returns the stats. Completions already in ``<arm>.scored.jsonl`` are not
+    run again (re-rendering with a new ``--bench`` does not re-run the sandbox). ``resumed``: a later
+    call's folder that completes arms whose sampling was cut short (:func:`merge_resumed`); its greedy
+    completions are scored too, as a check of the retrained model, and its ``gputime.json`` (each
+    arm's seconds per batch alone on the GPU) goes into ``equal_budget``."""
     out.mkdir(parents=True, exist_ok=True)
     rows = {r["task_id"]: r for r in mbpp_rows(mbpp, MBPP_TEST_IDS)}
-    metrics, training, wall = {}, {}, {}
+    metrics, training, wall, resumes = {}, {}, {}, {}
     for arm in ARMS:
         path = completions / f"{arm}.completions.jsonl"
         if not path.is_file():
@@ -49,15 +53,20 @@ def evaluate(completions: Path, mbpp: Path, out: Path, *, bench_path: Path | Non
             continue
         t0 = time.time()
         comps = read_jsonl(path)
+        later = resumed / f"{arm}.completions.jsonl" if resumed else None
+        if later is not None and later.is_file():
+            comps, resumes[arm] = merge_resumed(comps, read_jsonl(later))
         cached = out / f"{arm}.scored.jsonl"
-        scored = read_jsonl(cached) if cached.is_file() else []
-        if [(r["task_id"], r["kind"], r["index"], r["text"]) for r in scored] != \
-                [(r["task_id"], r["kind"], r["index"], r["text"]) for r in comps if r["task_id"] in rows]:
-            print(f"scoring {arm} ({path})", flush=True)
-            scored = score_completions(comps, rows, workers=workers)
-            write_text_atomic(cached, "".join(json.dumps(r) + "\n" for r in scored))
+        known = scored_index(read_jsonl(cached)) if cached.is_file() else {}
+        print(f"scoring {arm} ({path}{' + ' + str(later) if arm in resumes else ''})", flush=True)
+        scored = score_completions(comps, rows, workers=workers, known=known)
+        write_text_atomic(cached, "".join(json.dumps(r) + "\n" for r in scored))
         metrics[arm] = arm_metrics(scored)
         training[arm] = _training(completions, arm)
+        if arm in resumes:
+            rerun = [r for r in read_jsonl(later) if r["kind"] == "greedy"]
+            rerun = score_completions(rerun, rows, workers=workers, known=scored_index(scored), progress=False)
+            resumes[arm].update(greedy_pass1=arm_metrics(rerun)["pass1"], training=_training(resumed, arm))
         wall[arm] = round(time.time() - t0, 1)
     if TREATMENT not in metrics or BASELINE not in metrics:
         raise ValueError(f"need completions of both {TREATMENT} and {BASELINE} in {completions}")
@@ -69,7 +78,9 @@ def evaluate(completions: Path, mbpp: Path, out: Path, *, bench_path: Path | Non
     tokens = {a: (t.get("pretrain") or {}).get("tokens") for a, t in training.items()}
     stats["equal_budget"] = {"pretraining_tokens": tokens, "equal": len(set(tokens.values())) == 1,
                              "pretraining_wall_s": {a: (t.get("pretrain") or {}).get("wall_s")
-                                                    for a, t in training.items()}}
+                                                    for a, t in training.items()},
+                             "gpu_s_alone": _gpu_seconds(resumed, training)}
+    stats["resumed"] = {"folder": str(resumed), "arms": resumes} if resumes else None
     stats["scoring_wall_s"] = wall
     data = completions / "data.json"
     stats["data"] = json.loads(data.read_text()) if data.is_file() else None
@@ -77,6 +88,18 @@ def evaluate(completions: Path, mbpp: Path, out: Path, *, bench_path: Path | Non
     write_text_atomic(out / "report.md", render(stats))
     print(render(stats))
     return stats
+
+
+def _gpu_seconds(folder: Path | None, training: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Each arm's pretraining batches x its seconds per batch alone on the GPU (``folder/gputime.json``):
+    the GPU time its budget would take alone, unlike the walls of arms that shared one GPU."""
+    path = folder / "gputime.json" if folder else None
+    if path is None or not path.is_file():
+        return None
+    timing = json.loads(path.read_text())
+    steps = {a: (t.get("pretrain") or {}).get("steps") for a, t in training.items()}
+    return {"s_per_batch": timing["s_per_batch"], "timed_batches": timing["timed_steps"] // 2,
+            "pretraining_s": {a: steps[a] * s for a, s in timing["s_per_batch"].items() if steps.get(a)}}
 
 
 def _ratio(a: Any, b: Any) -> str:
@@ -108,9 +131,18 @@ def render(stats: Mapping[str, Any]) -> str:
             lines.append(f"| {label} | {fmt.num(float(bh[key]), digits)} | {fmt.num(float(bg[key]), digits)} | "
                          f"ratio {_ratio(bh[key], bg[key])} | | | |")
     budget = stats.get("equal_budget") or {}
+    gpu = budget.get("gpu_s_alone")
+    gpu_text = (" GPU seconds of that pretraining, each arm alone (seconds per batch timed alone x batches): "
+                + ", ".join(f"{a} {fmt.num(x, 1)}" for a, x in gpu["pretraining_s"].items()) + ".") if gpu else ""
     lines += ["", "Verdict checks: " + "; ".join(v["reasons"]), "",
               f"Pretraining budget: {'equal' if budget.get('equal') else 'NOT equal'} across arms "
-              f"(tokens {budget.get('pretraining_tokens')}).", "",
+              f"(tokens {budget.get('pretraining_tokens')}).{gpu_text}", ""]
+    for arm, r in ((stats.get("resumed") or {}).get("arms") or {}).items():
+        lines += [f"{arm}: the samples of {r['tasks_sampled_added']} tasks ({r['samples_added']} completions) come "
+                  f"from a later call that retrained the arm (same seed, data and batches); its greedy completions "
+                  f"match the first call's on {r['greedy_identical']} of {r['greedy_compared']} tasks, and its greedy "
+                  f"pass@1 is {fmt.num(r['greedy_pass1'])}.", ""]
+    lines += [
               "| arm | params | pretraining tokens | batches | pretraining wall (s, shared GPU) | final pretrain loss | "
               "fine-tune loss (last epoch) | pass@1 | pass@10 | sample pass@1 | ended at EOS | outcomes |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -64,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--t0", type=float, help="(internal) start time of the train plan")
     p.add_argument("--completions", type=Path, help="eval: folder with <arm>.completions.jsonl (+ metrics)")
     p.add_argument("--bench", type=Path, help="eval: benchmarks/bench_codegen.py JSON (efficiency ratios)")
+    p.add_argument("--resumed", type=Path, help="eval: a later call's folder that completes the arms' cut-short "
+                                                "sampling (its gputime.json too)")
     p.add_argument("--n_tasks", type=int, default=100, help="reference: seeded subset size")
     p.add_argument("--model", help="reference: GGUF path (default: the embedded SmolLM2-135M-Instruct)")
     p.add_argument("--time_budget_s", type=float,
@@ -79,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.plan == "eval":
             if args.completions is None:
                 p.error("--plan eval needs --completions")
-            evaluate(args.completions, args.mbpp, args.out, bench_path=args.bench, workers=args.workers)
+            evaluate(args.completions, args.mbpp, args.out, bench_path=args.bench, workers=args.workers,
+                     resumed=args.resumed)
             return 0
         if args.plan == "reference":
             reference(args.mbpp, args.out, n_tasks=args.n_tasks, model=args.model, time_budget_s=args.time_budget_s)

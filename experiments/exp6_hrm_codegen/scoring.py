@@ -63,11 +63,13 @@ def run_completion(code: str, row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def score_completions(completions: Iterable[Mapping[str, Any]], rows: Mapping[int, Mapping[str, Any]], *,
-                      workers: int = 2, progress: bool = True) -> list[dict[str, Any]]:
-    """Each completion record with ``passed`` and ``status`` added (unique (task, text) pairs run once)."""
+                      workers: int = 2, progress: bool = True,
+                      known: Mapping[tuple[int, str], Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Each completion record with ``passed`` and ``status`` added (unique (task, text) pairs run once;
+    pairs in ``known``, e.g. from an earlier scoring, are not run again)."""
     recs = [dict(c) for c in completions if c["task_id"] in rows]
-    unique = sorted({(r["task_id"], r["text"]) for r in recs}, key=lambda x: x[0])
-    results: dict[tuple[int, str], dict[str, Any]] = {}
+    results: dict[tuple[int, str], Any] = dict(known or {})
+    unique = sorted({(r["task_id"], r["text"]) for r in recs} - set(results), key=lambda x: x[0])
     with ThreadPoolExecutor(workers) as pool:
         futures = {key: pool.submit(run_completion, key[1], rows[key[0]]) for key in unique}
         for i, (key, fut) in enumerate(futures.items(), 1):
@@ -75,8 +77,30 @@ def score_completions(completions: Iterable[Mapping[str, Any]], rows: Mapping[in
             if progress and (i % 500 == 0 or i == len(futures)):
                 print(f"  scored {i}/{len(futures)} unique completions", flush=True)
     for r in recs:
-        r.update(results[(r["task_id"], r["text"])])
+        res = results[(r["task_id"], r["text"])]
+        r.update(passed=res["passed"], status=res["status"])
     return recs
+
+
+def scored_index(scored: Iterable[Mapping[str, Any]]) -> dict[tuple[int, str], dict[str, Any]]:
+    """``(task_id, text) -> {"passed", "status"}`` of scored records (``known`` for :func:`score_completions`)."""
+    return {(r["task_id"], r["text"]): {"passed": r["passed"], "status": r["status"]} for r in scored}
+
+
+def merge_resumed(first: list[dict[str, Any]], resumed: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Complete a call whose sampling was cut short with a later call's completions of the same arm
+    (retrained with the same seed, data and batches, since checkpoints do not come back): every
+    completion of ``first`` is kept, and ``resumed``'s samples are added for the tasks ``first`` has no
+    samples of (tagged ``"source": "resumed"``). Also returns how the two calls' greedy completions
+    compare (how many are identical text), which says how close the retrained model is."""
+    sampled = {r["task_id"] for r in first if r["kind"] == "sample"}
+    added = [{**r, "source": "resumed"} for r in resumed if r["kind"] == "sample" and r["task_id"] not in sampled]
+    g_first = {r["task_id"]: r["text"] for r in first if r["kind"] == "greedy"}
+    g_resumed = {r["task_id"]: r["text"] for r in resumed if r["kind"] == "greedy"}
+    both = set(g_first) & set(g_resumed)
+    return first + added, {"tasks_sampled_added": len({r["task_id"] for r in added}), "samples_added": len(added),
+                           "greedy_compared": len(both),
+                           "greedy_identical": sum(g_first[t] == g_resumed[t] for t in both)}
 
 
 def arm_metrics(scored: list[dict[str, Any]], k: int = 10) -> dict[str, Any]:
