@@ -37,7 +37,7 @@ T0=$(date +%s)
     --device "$DEVICE" --deadline-s "$DEADLINE" --data .cache/rc/data ${JOB_GROUPS:+--groups "$JOB_GROUPS"} \
     ${JOBS:+--jobs "$JOBS"} ${SLOTS:+--slots "$SLOTS"}
   echo "recheck finished with status $? after $(( $(date +%s) - T0 )) s"
-  tar czf "$OUT/recheck.tgz" --exclude=export --exclude=checkpoint --exclude=checkpoint.tmp --exclude=checkpoint.old \
+  tar czf "$OUT/recheck.tgz" --exclude=export --exclude=best --exclude=best.tmp --exclude=checkpoint --exclude=checkpoint.tmp --exclude=checkpoint.old \
     --exclude=data -C "$RUNS" recheck
   ls -la "$OUT"
   echo "total $(( $(date +%s) - T0 )) s"

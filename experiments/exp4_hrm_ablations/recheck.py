@@ -9,8 +9,14 @@ full ``test_id`` and ``heldout`` splits, written to ``result.json`` as soon as t
   ``torchrun --nproc_per_node 1`` (determinism; issue 17's 1-GPU launch);
 * ``e4_700`` / ``e4_1800`` — E4's arms with new seeds, configs made by E4's own ``make_plan`` (so they
   pool with the committed seeds 0-2);
-* ``variant``, ``variant_4x1`` — recipe variants aimed at k = 6 (issue 18 item 2): the recipe with
-  E4's random-segment halting, and with 4×1 cycles (E4's arm overrides), seeds as the recipe's.
+* ``variant``, ``variant_long``, ``variant_4x1``, ``variant_replay`` — recipe variants aimed at k = 6
+  (issue 18 item 2), seeds as the recipe's, each one change of the recipe: E4's random-segment
+  halting (scored with every segment, ``eval_halt_mode`` fixed); the same trained for more steps at
+  no more GPU time than the recipe (``long_steps``; a random-halting step costs 3/4 of an ACT step
+  by :func:`~hrm_agents.hrm.ablations.step_cost`); 4×1 cycles; E4's staged curriculum with a
+  quarter of every batch replayed from the earlier stages (k = 2, then 2-3). Every variant keeps
+  the weights with the best accuracy on a k = 5 selection split (``select_k``; k = 6 is never
+  looked at) and is scored both at its last step and with those weights.
 
 ``run`` starts the first group at once, measures the GPU's aggregate throughput (in steps of the base
 model), and admits a further group only when everything admitted is projected to finish before
@@ -50,13 +56,15 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from experiments.exp4_hrm_ablations.plan import PLANS, RunSpec, make_plan, write_plan  # noqa: E402
 from experiments.exp4_hrm_ablations.runs import run_one  # noqa: E402
-from hrm_agents.hrm.ablations import arm_config, step_cost  # noqa: E402
+from hrm_agents.hrm.ablations import arm_config, arm_overrides, step_cost  # noqa: E402
 from hrm_agents.hrm.config import load_json, to_dict, train_config_from_dict  # noqa: E402
 from hrm_agents.utils.jsonio import read_json, write_json  # noqa: E402
 from hrm_agents.utils.flags import FlagParser
 
 RECIPE = "default"  # hrm_agents/hrm/configs/default.json, the shipped checkpoint's recipe
 RECIPE_STEPS = 4841  # the shipped checkpoint's step count (MODEL_CARD.md)
+SELECT_K = 5  # the variants' model selection: on k = 5 only, never on k = 6
+REPLAY = 0.25  # the replay variant: this fraction of each batch from the earlier curriculum stages
 _BASE_UNIT = step_cost(PLANS["full"]["model"])
 H200_BASE_STEPS_PER_S = 46  # measured: 2-9 runs sharing one H200 gave 44-54 (device.log of results_seeds)
 TORCHRUN_1 = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1")
@@ -65,12 +73,14 @@ TORCHRUN_1 = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--
 SETTINGS: dict[str, dict[str, Any]] = {
     "full": {"recipe": {"steps": RECIPE_STEPS, "final_eval": [], "data_workers": 16}, "det_steps": 200,
              "e4_steps": (700, 1800), "recipe_seeds": (1, 2, 3, 4), "e4_seeds": (3, 4, 5), "variant_seeds": (1, 2, 3),
+             "long_steps": 6000,
              "poll_s": 5.0, "warmup_s": 40.0, "rate_samples": 12, "min_samples": 6, "margin_s": 30.0,
              "cooldown_s": 20.0},
     "smoke": {"recipe": {"steps": 40, "final_eval": [], "data_workers": 1, "model": PLANS["smoke"]["model"],
                          "n_train_per_k": 2000, "n_test_per_k": 20, "n_eval_per_k": 10, "batch_size": 32,
                          "warmup_steps": 5, "log_every": 10, "eval_every": 20, "ckpt_every": 20},
               "det_steps": 20, "e4_steps": (12, 20), "recipe_seeds": (1, 2), "e4_seeds": (3,), "variant_seeds": (1,),
+              "long_steps": 50,
               "poll_s": 1.0, "warmup_s": 8.0, "rate_samples": 6, "min_samples": 3, "margin_s": 5.0,
               "cooldown_s": 3.0},
 }
@@ -138,15 +148,20 @@ def build_jobs(plan: str, only: list[str] | None = None) -> list[list[Job]]:
     def e4(folder: str, cfgs: dict, arms: tuple[str, ...], group: str) -> list[Job]:
         return [Job(group, folder, a, seed, cfgs[(a, seed)]) for seed in s["e4_seeds"] for a in arms]
 
-    def variant(group: str, name: str, arm: str) -> list[Job]:  # the recipe with one E4 arm's change
-        return [Job(group, "variant", name, seed, arm_config(arm, recipe_config(plan), seed))
-                for seed in s["variant_seeds"]]
+    def variant(group: str, name: str, arm: str, **over: Any) -> list[Job]:  # the recipe with one change
+        base = recipe_config(plan, select_k=SELECT_K, **over)
+        return [Job(group, "variant", name, seed, arm_config(arm, base, seed)) for seed in s["variant_seeds"]]
+    random_eval = {"eval_halt_mode": "fixed"}  # a random-halting model scored with all its segments
+    staged = arm_overrides("curriculum", recipe_config(plan))[1]  # E4's curriculum: schedule and stage cap
     groups = [recipe[:2] + det] + [[r] for r in recipe[2:]] + [
               e4(f"e4_{short}", c700, ("base", "halt_random"), "e4_halting"),
               e4(f"e4_{short}", c700, ("cycles_4x1",), "e4_cycles"),
               e4(f"e4_{long_}", c1800, ("base", "transformer_deep"), "e4_transformer"),
               e4(f"e4_{long_}", c1800, ("transformer",), "e4_transformer_matched"),
-              variant("variant", "recipe_random", "halt_random"), variant("variant_4x1", "recipe_4x1", "cycles_4x1")]
+              variant("variant", "recipe_random", "halt_random", **random_eval),
+              variant("variant_long", "recipe_random_long", "halt_random", steps=s["long_steps"], **random_eval),
+              variant("variant_4x1", "recipe_4x1", "cycles_4x1"),
+              variant("variant_replay", "recipe_replay", "base", **staged, replay=REPLAY)]
     groups = [g for g in groups if g]
     if only:
         names = [g[0].group for g in groups]

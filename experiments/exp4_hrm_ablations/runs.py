@@ -3,8 +3,9 @@
 Each run trains with :func:`hrm_agents.hrm.train.train` into ``<out>/runs/<arm>-s<seed>/`` (the
 generated data is cached once in ``<out>/data/``), then scores its exported model on the full
 ``test_id`` (k = 2-4) and ``heldout`` (k = 5-6) splits per k with
-:func:`hrm_agents.hrm.ablations.measure_by_k`, into ``result.json``. A run with a ``result.json``
-is finished and skipped on the next call (resume).
+:func:`hrm_agents.hrm.ablations.measure_by_k` (halting by the config's ``eval_halt_mode``), into
+``result.json``; a run trained with ``select_k`` also scores its selected weights (``best/``) there,
+under ``selected``. A run with a ``result.json`` is finished and skipped on the next call (resume).
 """
 
 from __future__ import annotations
@@ -64,13 +65,18 @@ def run_one(spec: RunSpec, out_dir: str | Path, device: str | None = None,
         model, _ = load_model(run_dir / "export", dev)
         _, evals = load_data(DataSpec.of(spec.config), cache_dir=out_dir / "data")
         data = {name: to_tensors(evals[name], dev) for name in ("test_id", "heldout")}
-        per_k, calibration = measure_by_k(model, data)
+        per_k, calibration = measure_by_k(model, data, cfg.eval_halt_mode)
+        selected = None
+        if (run_dir / "best").exists():  # the weights chosen on the selection split (select_k)
+            best, meta = load_model(run_dir / "best", dev)
+            selected = {"step": meta["step"], "select_k": meta["select_k"], "select_exact": meta["select_exact"],
+                        "per_k": per_k if meta["step"] == final["steps"] else measure_by_k(best, data, cfg.eval_halt_mode)[0]}
         result = {"run_id": spec.run_id, "arm": spec.arm, "seed": spec.seed, "config": spec.config,
                   "n_params": n_params(model), "blocks_per_segment": model.config.blocks_per_segment(),
                   "steps": final["steps"],
                   "examples_seen": final["examples_seen"], "train_s": final["train_s"],
                   "device": str(dev), "per_k": per_k,
-                  "calibration": calibration,
+                  "calibration": calibration, "selected": selected,
                   "wall_s": time.perf_counter() - t0}
         write_json(run_dir / "result.json", result)
         shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)  # optimiser state: not needed any more

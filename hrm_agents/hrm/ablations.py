@@ -103,9 +103,11 @@ def step_cost(model: dict[str, Any]) -> float:
     return fwd + act + 2 * grad + _STEP_OVERHEAD
 
 
-def measure_by_k(model: Any, data: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+def measure_by_k(model: Any, data: Mapping[str, Mapping[str, Any]],
+                 halt_mode: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(per_k, calibration)`` of ``model`` on evaluation splits (``{split: tensors}``, see
-    :func:`hrm_agents.hrm.evaluate.to_tensors`): per k exact accuracy (Wilson 95%), token accuracy,
+    :func:`hrm_agents.hrm.evaluate.to_tensors`), halting by ``halt_mode`` (None: the model's own):
+    per k exact accuracy (Wilson 95%), token accuracy,
     ACT segments, positions, wall time and FLOPs per task, mean Q-halt P(correct); and the Q-halt
     reliability bins over every task."""
     import torch
@@ -123,11 +125,11 @@ def measure_by_k(model: Any, data: Mapping[str, Mapping[str, Any]]) -> tuple[dic
     for arrays in data.values():
         for k in sorted(arrays["k"].unique().tolist()):
             sub = {key: v[arrays["k"] == k] for key, v in arrays.items()}
-            score(model, {key: v[:8] for key, v in sub.items()})  # warm-up (kernels, allocator)
+            score(model, {key: v[:8] for key, v in sub.items()}, halt_mode=halt_mode)  # warm-up (kernels, allocator)
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             t = time.perf_counter()
-            s = score(model, sub)
+            s = score(model, sub, halt_mode=halt_mode)
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             wall = time.perf_counter() - t

@@ -154,6 +154,14 @@ class TrainConfig(OptimConfig):
     own peak learning rate (the reference trains them 100x faster than the rest; None = ``lr``).
     ``final_eval``: halting settings
     (``{"halt_mode": .., "max_steps": ..}``, ``{}`` = the model's own) scored on the full test splits.
+    ``replay`` (curriculum only): after the first stage, this fraction of every batch is drawn from
+    the earlier stages' k (e.g. k = 2 while training on k = 3 and 4).
+    ``select_k``: model selection on a held-out k, never on another one: at every periodic evaluation
+    the model is scored on a *selection split* of ``n_eval_per_k`` fresh tasks of that k (none of them
+    in any evaluation split), and the weights with the best exact accuracy so far (the later one on
+    ties) are written to ``best/``. ``eval_halt_mode``: the halting rule used when scoring (periodic
+    evaluation, selection, the experiments' per-k scoring); None = the model's own (e.g. ``fixed``
+    for a model trained with ``random`` halting, which would otherwise stop at a random segment).
     """
 
     model: dict[str, Any] = field(default_factory=dict)
@@ -179,6 +187,9 @@ class TrainConfig(OptimConfig):
     ckpt_every: int = 500
     export_dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
     final_eval: list[dict[str, Any]] = field(default_factory=lambda: [{}])
+    replay: float = 0.0
+    select_k: int | None = None
+    eval_halt_mode: HaltMode | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -190,6 +201,14 @@ class TrainConfig(OptimConfig):
             raise ConfigError("puzzle_emb_lr must be > 0 (or null for the model's lr)")
         if self.max_per_stage is not None and self.max_per_stage < 1:
             raise ConfigError("max_per_stage must be >= 1 (or null for no cap)")
+        if not 0.0 <= self.replay < 1.0:
+            raise ConfigError("replay must be in [0, 1)")
+        if self.replay and self.schedule != "curriculum":
+            raise ConfigError("replay needs schedule 'curriculum' (mixed training already draws every k)")
+        if self.select_k is not None and self.select_k in self.train_ks:
+            raise ConfigError(f"select_k {self.select_k} is a training k; select on a held-out k")
+        if self.eval_halt_mode not in (None, "act", "fixed", "equilibrium", "random"):
+            raise ConfigError(f"unknown eval_halt_mode {self.eval_halt_mode!r}")
 
 
 def _build(cls: type, data: dict[str, Any], what: str) -> Any:

@@ -8,8 +8,10 @@
   optional *step labels*: for ``arith_chain``, the value after each step written as two digits on
   the step token's first and last character (``"37 +5 *2"``: ``+`` -> ``4``, ``5`` -> ``2``). They
   are an auxiliary target only; inputs never contain them and accuracy is scored on the answer slot.
-* samplers: ``curriculum`` (the curriculum's :class:`ThresholdCurriculum`, stages k = 2 -> 3 -> 4)
-  and ``mixed`` (every training k, shuffled).
+* samplers: ``curriculum`` (the curriculum's :class:`ThresholdCurriculum`, stages k = 2 -> 3 -> 4,
+  optionally replaying the earlier stages' k) and ``mixed`` (every training k, shuffled);
+* :func:`selection_split`: fresh tasks of one held-out k for model selection, apart from the
+  evaluation split of that k.
 """
 
 from __future__ import annotations
@@ -139,6 +141,17 @@ def load_data(spec: DataSpec, *, workers: int = 1, cache_dir: str | Path | None 
     return evals.pop("pool"), evals
 
 
+def selection_split(spec: DataSpec, k: int, n: int) -> dict[str, np.ndarray]:
+    """``n`` tasks per family with ``k`` steps to select a model on: drawn from their own seed stream
+    (``"select-<seed>"``) and never one of the ``n_test_per_k`` evaluation tasks of that k (redrawn here
+    exactly as :func:`~hrm_agents.curriculum.generator.make_splits` draws the ``heldout`` split)."""
+    tasks = []
+    for family in spec.families:
+        test = generate(family, k, spec.n_test_per_k, seed=spec.seed)
+        tasks += generate(family, k, n, seed=f"select-{spec.seed}", exclude={t.canonical for t in test})
+    return encode(tasks)
+
+
 class MixedSampler:
     """All training step counts at once: each row draws k uniformly, then the next example of that k
     (so a small task space such as k = 2 is not under-sampled)."""
@@ -166,13 +179,18 @@ class CurriculumSampler:
     :meth:`report` gets the training exact accuracy per k over the last log window and promotes when
     the current stage's accuracy reaches the threshold on at least ``min_count`` samples. With
     ``max_per_stage``, a stage also ends once it has served that many examples (inside :meth:`next`).
+    With ``replay`` > 0, after the first stage each row is, with that probability, an example of an
+    earlier stage (its k drawn uniformly among them) instead of the current one.
     """
 
     def __init__(self, ks: np.ndarray, stages: Sequence[int], threshold: float, seed: int,
-                 max_per_stage: int | None = None):
+                 max_per_stage: int | None = None, replay: float = 0.0):
         self.tc = ThresholdCurriculum(ks, budget=2**62, stages=tuple(stages), threshold=threshold,
                                       max_per_stage=max_per_stage, seed=seed)
         self._reported = 0
+        self.replay = replay
+        self.rng = np.random.default_rng([seed, len(stages)])  # apart from the curriculum's own streams
+        self.earlier = [Cycler(np.flatnonzero(ks == k), rng) for k, rng in zip(stages, self.rng.spawn(len(stages)))]
 
     @property
     def stage(self) -> int:
@@ -180,9 +198,15 @@ class CurriculumSampler:
 
     def next(self, n: int) -> np.ndarray:
         """Exactly ``n`` indices (a batch that crosses a stage cap continues in the next stage)."""
-        parts = [self.tc.next_batch(n)]
-        while (got := sum(len(p) for p in parts)) < n:
-            parts.append(self.tc.next_batch(n - got))
+        before = self.tc.stage_index  # the stages replayed: those before the current one
+        m = int(self.rng.binomial(n, self.replay)) if self.replay and before else 0
+        parts = [self.tc.next_batch(n - m)]
+        while (got := sum(len(p) for p in parts)) < n - m:
+            parts.append(self.tc.next_batch(n - m - got))
+        if m:
+            counts = self.rng.multinomial(m, [1 / before] * before)
+            parts += [c.take(int(j)) for c, j in zip(self.earlier, counts)]
+            return self.rng.permutation(np.concatenate(parts))
         return np.concatenate(parts)
 
     def report(self, acc_by_k: dict[int, tuple[float, int]], min_count: int) -> dict | None:

@@ -4,7 +4,8 @@ One optimiser step = one ACT segment for every row of the batch (the reference's
 sample halted are refilled from the schedule's sampler, the others carry their state on. Logs
 ``metrics.jsonl`` in ``--out`` (training loss/accuracy per k, halt steps, Q-halt accuracy, grad norm,
 throughput, ``examples_seen`` = rows loaded so far, counted at each train line; periodic evaluation
-per k; curriculum promotions; ``health`` samples), keeps ``checkpoint/`` (safetensors +
+per k, and with ``select_k`` the selection split, whose best weights go to ``best/``; curriculum
+promotions; ``health`` samples), keeps ``checkpoint/`` (safetensors +
 config.json + optimiser state, replaced atomically) and ``heartbeat.json``, resumes with ``--resume``,
 and on a non-finite or exploding loss restores the last good checkpoint with a lower learning rate
 (:mod:`~hrm_agents.hrm.watchdog`), stopping after ``--max_recoveries``; ``--tracker`` also logs to W&B or
@@ -35,7 +36,7 @@ from ..tracking.trackers import log_training_event
 from ..utils.flags import FlagParser
 from .config import (ConfigError, TrainConfig, load_json, model_config_from_dict, to_dict,
                      train_config_from_dict)
-from .data import CurriculumSampler, DataSpec, MixedSampler, load_data, used_width
+from .data import CurriculumSampler, DataSpec, MixedSampler, load_data, selection_split, used_width
 from .evaluate import autocast, evaluate, subset, to_tensors
 from .model import HRM, act_loss, load_model, n_params, save_model
 from .watchdog import TrainingDiverged, Watchdog, WatchdogConfig
@@ -241,6 +242,7 @@ class _Training:
         self.ckpt = out / "checkpoint"
         self.step = self.examples_seen = 0  # examples_seen: rows loaded into the batch so far, summed over ranks
         self.total_steps = cfg.steps  # lowered by a time budget; the lr schedule follows it
+        self.best_select = -1.0  # best exact accuracy on the selection split so far (select_k)
         torch.manual_seed(cfg.seed * 1000 + d.rank)
 
     def load_data(self, data: tuple[dict, dict] | None, data_cache: str | Path | None) -> None:
@@ -255,6 +257,11 @@ class _Training:
         self.evals = {name: to_tensors(arrays, d.device) for name, arrays in evals_np.items()}
         self.quick = {name: subset(arrs, cfg.n_eval_per_k) for name, arrs in self.evals.items() if name != "test_id"}
         self.pool_ks = pool_np["k"].astype(np.int64)
+        self.select = None
+        if cfg.select_k is not None:
+            if data is not None:
+                raise ConfigError("select_k needs the curriculum data (no selection split for given data)")
+            self.select = to_tensors(selection_split(DataSpec.of(cfg), cfg.select_k, cfg.n_eval_per_k), d.device)
         self.data_s = time.perf_counter() - t0
 
     def build_model(self, vocab: Sequence[str]) -> None:
@@ -280,7 +287,8 @@ class _Training:
                                      weight_decay=cfg.weight_decay, fused=d.device.type == "cuda")
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: cfg.lr_factor(s, self.total_steps))
         seed = cfg.seed * 1000 + d.rank
-        self.sampler = CurriculumSampler(self.pool_ks, cfg.train_ks, cfg.promote_at, seed, cfg.max_per_stage) \
+        self.sampler = CurriculumSampler(self.pool_ks, cfg.train_ks, cfg.promote_at, seed, cfg.max_per_stage,
+                                         cfg.replay) \
             if cfg.schedule == "curriculum" else MixedSampler(self.pool_ks, cfg.train_ks, seed)
 
     def start_or_resume(self, resume: bool) -> None:
@@ -290,8 +298,11 @@ class _Training:
             state = self._restore()
             self.step, self.examples_seen, self.sampler = _position(state, self.sampler, d)
             torch.set_rng_state(state["torch_rng"])
+            if (self.out / "best" / "config.json").exists():
+                self.best_select = json.loads((self.out / "best" / "config.json").read_text())["meta"]["select_exact"]
             self.log("resume", step=self.step)
         else:
+            shutil.rmtree(self.out / "best", ignore_errors=True)  # an earlier run's selection
             self.log("start", n_params=self.meta["n_params"], world_size=d.world, device=str(d.device),
                      device_name=torch.cuda.get_device_name(d.device) if d.device.type == "cuda" else "cpu",
                      train_pool=self.n_pool, train_width=self.width, data_s=round(self.data_s, 2),
@@ -341,15 +352,34 @@ class _Training:
                     bar.update(task, info=self._log_window(window))
                     window = _Window(max_k, d.device)
                 if d.main and (self.step % cfg.eval_every == 0 or self.step == self.total_steps):
-                    res = {name: evaluate(self.model, arrs) for name, arrs in self.quick.items()}
-                    self.log("eval", step=self.step, elapsed_s=time.perf_counter() - self.t_start,
-                             examples_seen=self.examples_seen, **res)
+                    self._evaluate()
                 if (self.step % cfg.ckpt_every == 0 or self.step == self.total_steps) and watchdog.checkpoint_ok(self.step):
                     self._checkpoint()
                 bar.update(task, completed=self.step)
                 watchdog.tick(self.step, self.sched)
         watchdog.beat(self.step, "finished")
         self.train_s = time.perf_counter() - self.t_start
+
+    def _evaluate(self) -> None:
+        """Periodic evaluation of the quick splits (under ``eval_halt_mode``); with ``select_k`` also the
+        selection split, whose best exact accuracy so far (the later step on ties) keeps its weights
+        in ``best/`` (``export_dtype``; the step and accuracy in its meta), replaced atomically."""
+        cfg = self.cfg
+        res = {name: evaluate(self.model, arrs, halt_mode=cfg.eval_halt_mode) for name, arrs in self.quick.items()}
+        if self.select is not None:
+            res["select"] = evaluate(self.model, self.select, halt_mode=cfg.eval_halt_mode)
+            exact = float(np.mean([r["exact"] for r in res["select"].values()]))
+            if exact >= self.best_select:
+                self.best_select = exact
+                tmp, best = self.out / "best.tmp", self.out / "best"
+                shutil.rmtree(tmp, ignore_errors=True)
+                save_model(self.model, tmp, dtype=getattr(torch, cfg.export_dtype),
+                           meta={**self.meta, "step": self.step, "select_k": cfg.select_k, "select_exact": exact,
+                                 "eval_halt_mode": cfg.eval_halt_mode})
+                shutil.rmtree(best, ignore_errors=True)
+                tmp.rename(best)
+        self.log("eval", step=self.step, elapsed_s=time.perf_counter() - self.t_start,
+                 examples_seen=self.examples_seen, **res)
 
     def _forward_backward(self, carry: Any) -> tuple[Any, torch.Tensor, dict[str, torch.Tensor], torch.Tensor, int]:
         """Refill the rows whose sample halted with the next examples (the others keep theirs; row 0 is
