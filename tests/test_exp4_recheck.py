@@ -131,18 +131,29 @@ def test_slots_cap_the_runs_at_once_and_start_them_in_priority_order(tmp_path, m
     assert all(j.state == "done" for j in sched.jobs)
 
 
-def test_variant_section_compares_each_variant_with_the_recipe_runs(tmp_path, monkeypatch):
-    def run(arm, seed, k6):
-        return {"arm": arm, "seed": seed, "exact_by_k": {"2": 1.0, "3": 1.0, "4": 1.0, "5": 0.95, "6": k6}}
+def test_variant_section_compares_each_variant_with_the_recipe_and_scores_the_selected_weights(tmp_path, monkeypatch):
+    def run(arm, seed, k6, sel_k6=None, id_acc=1.0):
+        r = {"arm": arm, "seed": seed, "run_id": f"{arm}-s{seed}", "steps": 4841, "train_s": 200.0 + seed,
+             "exact_by_k": {"2": id_acc, "3": 1.0, "4": 1.0, "5": 0.95, "6": k6}}
+        if sel_k6 is not None:  # result.json as run_one writes it
+            per_k = {k: {"exact": v} for k, v in {**r["exact_by_k"], "6": sel_k6}.items()}
+            path = tmp_path / "variant" / "runs" / r["run_id"] / "result.json"
+            path.parent.mkdir(parents=True)
+            path.write_text(json.dumps({"config": {"eval_halt_mode": None}, "selected": {
+                "step": 3000, "select_exact": 0.97, "per_k": per_k}}))
+        return r
 
-    variants = [run("recipe_4x1", 2, 0.9), run("recipe_4x1", 1, 0.92), run("recipe_random", 1, 0.7)]
+    variants = [run("recipe_4x1", 2, 0.9, 0.93), run("recipe_4x1", 1, 0.92, 0.95),
+                run("recipe_random", 1, 0.95, 0.96, id_acc=0.98), run("recipe_random", 2, 0.95, 0.96, id_acc=0.98)]
     monkeypatch.setattr(recheck_report, "_folder_runs", lambda folder: variants)
     recipe = [run("recipe", 1, 0.62), run("recipe", 2, 0.88), run("recipe", 3, 0.85)]
     out = recheck_report.variant_section(tmp_path, recipe)
     assert set(out) == {"recipe_4x1", "recipe_random"}
     v = out["recipe_4x1"]
-    assert v["seeds"] == [1, 2] and v["recipe_seeds"] == [1, 2, 3]
-    assert v["exact_by_k"]["6"]["mean"] == pytest.approx(0.91)
+    assert v["seeds"] == [1, 2] and v["recipe_seeds"] == [1, 2, 3] and v["steps"] == [4841]
+    assert v["last"]["k6"]["mean"] == pytest.approx(0.91) and v["selected"]["k6"]["mean"] == pytest.approx(0.94)
+    assert v["last"]["goal_met"] and v["selected"]["goal_met"] and v["selected"]["steps"] == [3000, 3000]
     d, lo, hi = welch_interval([0.92, 0.9], [0.62, 0.88, 0.85])
     assert v["diff_k6_vs_recipe"]["diff"] == pytest.approx(d) and v["diff_k6_vs_recipe"]["ci95"] == pytest.approx([lo, hi])
-    assert "diff_k6_vs_recipe" not in out["recipe_random"]  # one seed: no interval
+    # k = 6 above the bar but k = 2 below 99%: the goal is not met
+    assert not out["recipe_random"]["last"]["goal_met"] and not out["recipe_random"]["selected"]["goal_met"]
