@@ -117,7 +117,8 @@ def test_recheck_variants_change_one_thing_each_and_stay_within_the_recipe_budge
     jobs = {j.name: j for g in recheck.build_jobs("full") for j in g}
     recipe = recheck.recipe_config("full", seed=1)
     expect = {"recipe_random": ({"halt_mode": "random"}, {"eval_halt_mode": "fixed"}),
-              "recipe_random_long": ({"halt_mode": "random"}, {"eval_halt_mode": "fixed", "steps": 6000}),
+              "recipe_random_long": ({"halt_mode": "random"},
+                                     {"eval_halt_mode": "fixed", "steps": recheck.SETTINGS["full"]["long_steps"]}),
               "recipe_4x1": ({"H_cycles": 4, "L_cycles": 1}, {}),
               "recipe_replay": ({}, {**arm_overrides("curriculum", recipe)[1], "replay": recheck.REPLAY})}
     for arm, (model, train) in expect.items():

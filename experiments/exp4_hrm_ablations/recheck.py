@@ -73,7 +73,7 @@ TORCHRUN_1 = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--
 SETTINGS: dict[str, dict[str, Any]] = {
     "full": {"recipe": {"steps": RECIPE_STEPS, "final_eval": [], "data_workers": 16}, "det_steps": 200,
              "e4_steps": (700, 1800), "recipe_seeds": (1, 2, 3, 4), "e4_seeds": (3, 4, 5), "variant_seeds": (1, 2, 3),
-             "long_steps": 6000,
+             "long_steps": 5600,
              "poll_s": 5.0, "warmup_s": 40.0, "rate_samples": 12, "min_samples": 6, "margin_s": 30.0,
              "cooldown_s": 20.0},
     "smoke": {"recipe": {"steps": 40, "final_eval": [], "data_workers": 1, "model": PLANS["smoke"]["model"],
