@@ -183,6 +183,8 @@ class CurriculumSampler:
     earlier stage (its k drawn uniformly among them) instead of the current one.
     """
 
+    replay = 0.0  # a sampler pickled in a checkpoint before replay existed resumes without it
+
     def __init__(self, ks: np.ndarray, stages: Sequence[int], threshold: float, seed: int,
                  max_per_stage: int | None = None, replay: float = 0.0):
         self.tc = ThresholdCurriculum(ks, budget=2**62, stages=tuple(stages), threshold=threshold,
