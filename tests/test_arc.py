@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 
 from hrm_agents.arc import analysis  # noqa: E402
 from hrm_agents.arc.data import (EOS, IDENTITY, PAD, ArcDataError, ArcSpec, augmentations,  # noqa: E402
+                                 unseen_puzzles, unseen_test_arrays,
                                  build_arrays, decode_grid, dihedral, encode_grid, load_puzzles, make_split)
 from hrm_agents.arc.scoring import (copy_input_baseline, copy_token_accuracy, demo_accuracy, row_accuracy, score,  # noqa: E402
                                     vote)
@@ -278,3 +279,17 @@ def test_puzzle_embeddings_train_at_their_own_lr(tmp_path):
     assert moved[None] == pytest.approx(1e-3, rel=0.05) and moved[0.5] == pytest.approx(0.5, rel=0.05)
     with pytest.raises(ConfigError):
         train_config_from_dict({"puzzle_emb_lr": 0})
+
+
+def test_unseen_arc2_puzzles_are_new_and_scored_without_a_puzzle_id():
+    unseen = unseen_puzzles("arc2", 10, "arc1")
+    arc1_ids = {p.id for group in load_puzzles("arc1") for p in group}
+    assert unseen and not {p.id for p in unseen} & arc1_ids and all(p.max_side <= 10 for p in unseen)
+    assert {p.subset for p in unseen} == {"train", "eval"}  # ARC-AGI-2's new training puzzles and its evaluation set
+    spec = ArcSpec(version="arc2", n_aug=3, max_side=10)
+    test, augs = unseen_test_arrays(unseen[:4], spec)
+    assert len(augs) == 4 and set(test["copy"].tolist()) == {0, 1, 2, 3}
+    assert (test["puzzle_ids"] == 0).all()  # the ID no training row has: its embedding stays zero
+    assert len(test["inputs"]) == 4 * sum(len(p.test) for p in unseen[:4])
+    with pytest.raises(ArcDataError):
+        unseen_test_arrays([], spec)

@@ -27,6 +27,7 @@ ARITH_METRICS = ("id_exact", "heldout_exact", "flops_per_task")
 COST_KEYS = ("n_params", "steps", "train_s", "examples_seen", "flops_per_task")
 REFINE_METRICS = ("mean_steps", "puzzle_pass@2", "example_orig_exact", "puzzle_orig_cell")
 PAIRED_METRICS = ("pass@2", "orig_cell")
+TRANSFER_METRICS = ("puzzle_pass@2", "puzzle_pass@10", "example_orig_exact", "puzzle_orig_cell")
 
 
 def _interval(values: Sequence[float]) -> dict[str, Any]:
@@ -124,7 +125,10 @@ def aggregate(out_dir: str | Path) -> dict[str, Any]:
             if arms[a]["kind"] == "arc":
                 diffs[a]["paired"] = _paired([r for r in results if r["arm"] == a],
                                              [r for r in results if r["arm"] == ref])
-        questions[q] = {"arms": present, "reference": ref, "vs_reference": diffs}
+        others = [a for a in present if a != ref and arms[a]["kind"] == "arc"]
+        pairs = {f"{b}-{a}": paired for i, a in enumerate(others) for b in others[i + 1:]
+                 if (paired := _paired([r for r in results if r["arm"] == b], [r for r in results if r["arm"] == a]))}
+        questions[q] = {"arms": present, "reference": ref, "vs_reference": diffs, "pairs": pairs}
     pooled = [p for r in results if r["arm"] == REFERENCE for p in r.get("puzzles", [])]
     baselines = {}
     for split in dict.fromkeys(r["config"]["data"]["split"] for r in results if r["config"]["kind"] == "arc"):
@@ -132,7 +136,20 @@ def aggregate(out_dir: str | Path) -> dict[str, Any]:
         spec = ArcSpec(**{**data, "n_aug": 0})  # copying is right or wrong alike on every augmented copy
         arrays = build_arrays(spec, *load_puzzles(spec.version, spec.max_side))
         baselines[split] = {**copy_input_baseline(arrays["test"]), "copy_train_token": copy_token_accuracy(arrays["train"])}
+    transfer = {}
+    for path in sorted(out_dir.glob("transfer_*.json")):
+        t = read_json(path)
+        by_arm: dict[str, Any] = {}
+        for arm in dict.fromkeys(r["arm"] for r in t["runs"]):
+            mine = [r for r in t["runs"] if r["arm"] == arm]
+            by_arm[arm] = {"label": LABELS.get(arm, arm), "seeds": [r["seed"] for r in mine],
+                           **{m: _interval([r["summary"][m] for r in mine]) for m in TRANSFER_METRICS},
+                           "solved_pass@2": [len(r["solved_pass@2"]) for r in mine],
+                           "eval_subset_pass@2": [r["eval_subset_pass@2"] for r in mine]}
+        transfer[t["version"]] = {**{k: t[k] for k in ("seen", "n_aug", "puzzles", "copy_input_baseline")},
+                                  "arms": by_arm}
     out = {"experiment": "exp5_hrm_arc", "arms": arms, "questions": questions, "errors": errors,
+           "transfer": transfer,
            "copy_input_baseline": baselines,
            "per_task": analysis.table(pooled) if pooled else [],
            "runs": [{k: r[k] for k in ("run_id", "arm", "seed", "steps", "train_s", "n_params", "summary", "device")}
@@ -195,6 +212,11 @@ def render(res: dict[str, Any]) -> str:
                 lines.append(f"Paired over the {pd['pass@2']['n_puzzles']} held-out puzzles (seeds averaged per puzzle, "
                              f"bootstrap): pass@2 {_diff(pd['pass@2'])} ({_p(pd['pass@2']['p'])}), "
                              f"per-cell {_diff(pd['orig_cell'])} ({_p(pd['orig_cell']['p'])})")
+        for name, pd in info.get("pairs", {}).items():
+            b, a = name.split("-", 1)
+            lines.append(f"\nΔ {b} − {a}, paired over the {pd['pass@2']['n_puzzles']} held-out puzzles: pass@2 "
+                         f"{_diff(pd['pass@2'])} ({_p(pd['pass@2']['p'])}), per-cell {_diff(pd['orig_cell'])} "
+                         f"({_p(pd['orig_cell']['p'])})")
         steps = sorted(set.intersection(*(set(arms[a].get("exact_by_step", {})) for a in info["arms"])), key=int)
         if steps:
             lines.append("\nAt equal steps (the trainer's evaluation: exact on the original test inputs, one "
@@ -224,6 +246,21 @@ def render(res: dict[str, Any]) -> str:
     for split, b in res.get("copy_input_baseline", {}).items():
         lines += ["", f"Copy-input baseline ({split} split, answer = the test input): exact {b['copy_exact']:.3f}, "
                       f"per-cell {b['copy_cell']:.3f} on {b['n']} test inputs."]
+    for version, t in res.get("transfer", {}).items():
+        for side, puzzles in t["puzzles"].items():
+            b = t["copy_input_baseline"][side]
+            n_eval = sum(p["subset"] == "eval" for p in puzzles)
+            lines += ["", f"## transfer: {version} puzzles unseen in {t['seen']}", "",
+                      f"{len(puzzles)} puzzles with grids <= {side}x{side} ({n_eval} from the evaluation set) that "
+                      f"no run trained on, scored without a puzzle ID (ID 0, the zero embedding), votes over "
+                      f"{t['n_aug']} augmented copies + the original. Copy-input: exact {b['copy_exact']:.3f}, "
+                      f"per-cell {b['copy_cell']:.3f} on {b['n']} test inputs.", "",
+                      "| arm | pass@2 | pass@10 | orig exact | orig per-cell | solved (pass@2) per seed "
+                      "| evaluation-set pass@2 per seed |", "|---|---|---|---|---|---|---|"]
+            for st in t["arms"].values():
+                ev = ", ".join("n/a" if v is None else f"{v:.3f}" for v in st["eval_subset_pass@2"])
+                lines.append(f"| {st['label']} | " + " | ".join(_cell(st, m) for m in TRANSFER_METRICS)
+                             + f" | {', '.join(map(str, st['solved_pass@2']))} | {ev} |")
     if res["per_task"]:
         lines += ["", "## Per-task analysis (reference arm, puzzle-runs pooled over seeds)", "",
                   analysis.markdown(res["per_task"]), "", "![per-task](exp5_per_task.png)"]

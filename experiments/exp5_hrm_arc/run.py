@@ -8,6 +8,7 @@ Examples:
     python experiments/exp5_hrm_arc/run.py --plan long --dry_run
     python experiments/exp5_hrm_arc/run.py --plan augmentation --seeds 0 1 2 --device cuda --parallel 6
     python experiments/exp5_hrm_arc/run.py --out runs/exp5 --report_only --report_dir experiments/exp5_hrm_arc/results
+    python experiments/exp5_hrm_arc/run.py --out runs/exp5_long --report_only --transfer arc2   # + unseen ARC-AGI-2
 """
 
 import sys
@@ -42,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--report_only", action="store_true")
     p.add_argument("--report_dir", type=Path, help="also write results.json/report.md here")
     p.add_argument("--no_plots", action="store_true")
+    p.add_argument("--transfer", choices=["arc2"],
+                   help="also score every run's weights on that version's puzzles unseen in ARC-AGI-1 (no puzzle ID)")
     args = p.parse_args(argv)
     out = args.out or Path("runs") / "exp5_hrm_arc" / args.plan
     try:
@@ -64,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                               run_budget_s=args.run_budget_s, data_workers=args.data_workers)
         if not (out / "runs").is_dir():
             raise PlanError(f"{out} holds no runs")
+        if args.transfer:
+            from experiments.exp5_hrm_arc.transfer import score_transfer
+
+            score_transfer(out, args.transfer)
         path = report(out, args.report_dir, make_plots=not args.no_plots)
         print(f"exp5: wrote {path}")
     except (PlanError, ConfigError, ArcDataError) as e:

@@ -255,3 +255,21 @@ def load_arrays(spec: ArcSpec, cache_dir: str | Path | None = None
     n_ids = 1 + len(augs) * len({p.id for group in make_split(spec, train, evaluation) for p in group})
     arrays = cached_groups(cache_dir, "arc", spec, lambda: build_arrays(spec, train, evaluation))
     return arrays, held, augs, n_ids
+
+
+def unseen_puzzles(version: str, max_side: int, seen_version: str) -> list[Puzzle]:
+    """The puzzles of ``version`` (training and evaluation) whose grids fit ``max_side`` and whose IDs
+    are in neither set of ``seen_version``: e.g. ARC-AGI-2's new puzzles for a model trained on ARC-AGI-1."""
+    seen = {p.id for group in load_puzzles(seen_version) for p in group}
+    return [p for group in load_puzzles(version, max_side) for p in group if p.id not in seen]
+
+
+def unseen_test_arrays(puzzles: Sequence[Puzzle], spec: ArcSpec) -> tuple[dict[str, np.ndarray], list[Augmentation]]:
+    """(``test`` arrays of :func:`build_arrays` for ``puzzles``, every augmented copy of every test input,
+    the augmentations) with puzzle ID 0 on every row: the ID no training row has, whose embedding stays
+    at its zero initialisation, so a model trained with puzzle IDs is scored as if it had none."""
+    if not puzzles:
+        raise ArcDataError("no unseen puzzles to score")
+    test = build_arrays(spec, [], puzzles)["test"]
+    test["puzzle_ids"] = np.zeros_like(test["puzzle_ids"])
+    return test, augmentations(spec.n_aug, spec.seed)
