@@ -128,6 +128,11 @@ def test_verdict_rule() -> None:
     assert verdict(_cmp(0.10, (-0.02, 0.20), 0.09), rule).verdict == PARTIAL  # accuracy, no significance
     assert verdict(_cmp(0.03, (0.01, 0.05), 0.01), rule).verdict == FAILURE  # significant but below target
     assert verdict(_cmp(-0.10, (-0.2, 0.0), 0.04), rule).verdict == FAILURE
+    reason = {d: verdict(_cmp(d, ci, p), rule).reasons[1] for d, ci, p in
+              ((0.1, (0.02, 0.18), 0.01), (-0.13, (-0.21, -0.06), 0.001), (0.0, (-0.1, 0.1), 1.0))}
+    assert reason[0.1].endswith("a significant gain at alpha 0.05")
+    assert reason[-0.13] == "CI [-0.210, -0.060], p 0.0010: significantly worse at alpha 0.05"
+    assert reason[0.0].endswith("not significant at alpha 0.05")
     nan = float("nan")
     assert verdict(_cmp(nan, (nan, nan), nan), rule).verdict == FAILURE
 

@@ -212,8 +212,10 @@ def verdict(cmp: Comparison, rule: VerdictRule = VerdictRule(), *, token_ratio: 
     acc_ok = bool(cmp.delta >= rule.target_delta)  # False for NaN
     reasons.append(f"delta {cmp.delta:+.3f} {'>=' if acc_ok else '<'} target {rule.target_delta:+.3f}")
     sig = bool(cmp.ci95[0] > 0 and cmp.p_value < rule.alpha)
-    reasons.append(f"CI low {cmp.ci95[0]:+.3f}, p {cmp.p_value:.4f}: "
-                   f"{'significant' if sig else 'not significant'} at alpha {rule.alpha}")
+    worse = bool(cmp.ci95[1] < 0 and cmp.p_value < rule.alpha)
+    reasons.append(f"CI [{cmp.ci95[0]:+.3f}, {cmp.ci95[1]:+.3f}], p {cmp.p_value:.4f}: "
+                   f"{'a significant gain' if sig else 'significantly worse' if worse else 'not significant'}"
+                   f" at alpha {rule.alpha}")
     eff_checks = [(name, ratio, limit) for name, ratio, limit in
                   (("token", token_ratio, rule.max_token_ratio), ("latency", latency_ratio, rule.max_latency_ratio))
                   if limit is not None]
