@@ -58,3 +58,14 @@ def ollama_wire_server(llamacpp_backend) -> Iterator[OllamaWireServer]:
     """An Ollama wire-format server whose model ``smollm2:135m`` is the real SmolLM2."""
     with OllamaWireServer(llamacpp_backend, models=(WIRE_MODEL,)) as server:
         yield server
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Run a torch test on one CPU thread (small models are faster so, and tests do not contend)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
 
 from experiments.exp4_hrm_ablations import recheck  # noqa: E402
 from experiments.exp4_hrm_ablations.plan import RunSpec  # noqa: E402
@@ -28,12 +28,7 @@ from hrm_agents.hrm.evaluate import evaluate, to_tensors  # noqa: E402
 from hrm_agents.hrm.model import load_model  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_config_rejects_replay_without_curriculum_and_selection_on_a_training_k():

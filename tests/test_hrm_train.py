@@ -24,12 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE = json.loads((REPO / "tests" / "data" / "hrm_tiny_reference.json").read_text())
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(**overrides):

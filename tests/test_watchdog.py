@@ -18,12 +18,7 @@ from hrm_agents.hrm.watchdog import WatchdogConfig  # noqa: E402
 TINY = Path(train_mod.__file__).parent / "configs" / "tiny.json"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small():
