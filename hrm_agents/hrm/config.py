@@ -9,10 +9,11 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Arch = Literal["hrm", "transformer", "trm", "hrm_lm", "lm"]
 HaltMode = Literal["act", "fixed", "equilibrium", "random"]
+HALT_MODES = get_args(HaltMode)
 LossType = Literal["softmax", "stablemax"]
 Schedule = Literal["curriculum", "mixed"]
 
@@ -83,7 +84,7 @@ class ModelConfig:
             raise ConfigError(f"unknown arch {self.arch!r}")
         if self.arch in ("hrm_lm", "lm") and self.halt_mode != "fixed":
             raise ConfigError("the causal language models run a fixed number of segments: use halt_mode='fixed'")
-        if self.halt_mode not in ("act", "fixed", "equilibrium", "random"):
+        if self.halt_mode not in HALT_MODES:
             raise ConfigError(f"unknown halt_mode {self.halt_mode!r}")
         if self.loss not in ("softmax", "stablemax"):
             raise ConfigError(f"unknown loss {self.loss!r}")
@@ -207,7 +208,7 @@ class TrainConfig(OptimConfig):
             raise ConfigError("replay needs schedule 'curriculum' (mixed training already draws every k)")
         if self.select_k is not None and self.select_k in self.train_ks:
             raise ConfigError(f"select_k {self.select_k} is a training k; select on a held-out k")
-        if self.eval_halt_mode not in (None, "act", "fixed", "equilibrium", "random"):
+        if self.eval_halt_mode not in (None, *HALT_MODES):
             raise ConfigError(f"unknown eval_halt_mode {self.eval_halt_mode!r}")
 
 
