@@ -64,3 +64,66 @@ def test_evaluate_with_a_resumed_call(tmp_path):
     # scoring again reuses the scored file: nothing new runs, same numbers
     again = evaluate(first, MBPP, out, n_resamples=200, resumed=later)
     assert again["arms"]["hrm_lm"] == h
+
+
+def test_equal_gpu_steps_match_the_reference_arms_gpu_time():
+    from experiments.exp6_hrm_codegen.pipeline import equal_gpu_steps
+
+    steps = equal_gpu_steps({"hrm_lm": 0.126, "gpt2": 0.111, "lm27": 0.040}, 400)
+    assert steps == {"hrm_lm": 400, "gpt2": 454, "lm27": 1260}
+    assert equal_gpu_steps({"hrm_lm": 0.001, "gpt2": 10.0}, 4)["gpt2"] == 1  # never zero batches
+
+
+@pytest.mark.skipif(not MBPP.is_file(), reason="../shared/data/mbpp.jsonl not present")
+def test_evaluate_takes_each_arm_from_the_first_folder_that_has_it(tmp_path):
+    """Baselines retrained at equal GPU time (folder `equal`) beside the first call's HRM-LM (`first`)."""
+    from experiments.exp6_hrm_codegen.report import evaluate
+    from hrm_agents.hrm.code_data import mbpp_rows
+
+    ref = {r["task_id"]: r["code"] for r in mbpp_rows(MBPP, [11, 12])}
+    first, equal, out = tmp_path / "first", tmp_path / "equal", tmp_path / "out"
+    first.mkdir(), equal.mkdir()
+    for folder, arm, steps, texts in ((first, "hrm_lm", 4, ("x = 1\n", "x = 1\n")), (first, "gpt2", 4, ("x = 1\n",) * 2),
+                                      (equal, "gpt2", 8, (ref[11], ref[12]))):
+        _write(folder / f"{arm}.completions.jsonl", [_c(t, "greedy", 0, x) for t, x in zip((11, 12), texts)])
+        _write(folder / f"{arm}.metrics.jsonl",
+               [{"event": "pretrain_done", "steps": steps, "tokens": 10 * steps, "stable": True}])
+    (equal / "gputime.json").write_text(json.dumps({"timed_steps": 10, "s_per_batch": {"hrm_lm": 0.5, "gpt2": 0.25}}))
+    stats = evaluate([equal, first], MBPP, out, n_resamples=200)
+    assert stats["sources"] == {"hrm_lm": str(first), "gpt2": str(equal)}
+    assert (stats["arms"]["gpt2"]["pass1"], stats["arms"]["hrm_lm"]["pass1"]) == (1.0, 0.0)
+    budget = stats["equal_budget"]
+    assert budget["pretraining_tokens"] == {"hrm_lm": 40, "gpt2": 80} and not budget["equal"]
+    assert budget["gpu_s_alone"]["pretraining_s"] == {"hrm_lm": 2.0, "gpt2": 2.0}
+    report = (out / "report.md").read_text()
+    assert "Pretraining tokens: NOT equal" in report and f"Arms from different calls: hrm_lm {first}" in report
+
+
+def test_equal_gpu_needs_the_timing(capsys):
+    from tests.experiment_cli import experiment_main
+
+    with pytest.raises(SystemExit) as e:
+        experiment_main("exp6_hrm_codegen")(["--plan", "train", "--out", "/tmp/x", "--equal_gpu", "--mbpp", str(__file__)])
+    assert e.value.code == 2 and "--equal_gpu needs --time_steps" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not MBPP.is_file(), reason="../shared/data/mbpp.jsonl not present")
+def test_train_plan_at_equal_gpu_time_trains_each_arm_its_own_batches(tmp_path):
+    """The device script's path on the CPU at smoke sizes: time every arm, then train each the batches
+    that equal the HRM-LM's GPU time; the arms' logs show exactly those batches."""
+    pytest.importorskip("tokenizers")
+    from experiments.exp6_hrm_codegen.pipeline import equal_gpu_steps
+    from tests.experiment_cli import experiment_main
+
+    rc = experiment_main("exp6_hrm_codegen")(["--plan", "train", "--sizes", "smoke", "--out", str(tmp_path),
+                                              "--arms", "gpt2,lm27", "--time_steps", "4", "--equal_gpu",
+                                              "--steps", "6", "--workers", "1"])
+    assert rc == 0
+    timing = json.loads((tmp_path / "gputime.json").read_text())
+    want = equal_gpu_steps(timing["s_per_batch"], 6)
+    assert timing["equal_gpu"] and timing["steps"] == {"gpt2": want["gpt2"], "lm27": want["lm27"]}
+    for arm in ("gpt2", "lm27"):
+        done = [json.loads(x) for x in (tmp_path / f"{arm}.metrics.jsonl").read_text().splitlines()
+                if '"pretrain_done"' in x]
+        assert (done[0]["steps"], done[0]["planned_steps"]) == (want[arm], want[arm])
+    assert not (tmp_path / "hrm_lm.metrics.jsonl").exists()

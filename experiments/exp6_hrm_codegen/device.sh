@@ -15,6 +15,8 @@
 # and batches): ARMS=hrm_lm SAMPLE_MISSING=experiments/exp6_hrm_codegen/results/device samples only the tasks that
 # lack their samples there (greedy is redone for all 500, to compare the two models); TIME_STEPS=60 first times
 # 60 batches of every arm alone on the GPU (gputime.json: GPU seconds per batch; the arms' parallel walls are not).
+# Equal GPU time instead of equal tokens: TIME_STEPS=40 EQUAL_GPU=1 ARMS=gpt2,lm27 STEPS=400 trains each baseline the
+# batches that take as long alone on the GPU as the HRM-LM's 400 (steps in gputime.json).
 # CPU test of this exact script: SIZES=smoke DEVICE=cpu OUT=/tmp/e6 bash experiments/exp6_hrm_codegen/device.sh
 set -u
 OUT=${OUT:?OUT must name the folder whose files come back}
@@ -32,7 +34,7 @@ T0=$(date +%s)
     --out "$OUT" --data_dir "${DATA_DIR:-/tmp/e6data}" --mbpp .e6data/mbpp.jsonl --humaneval .e6data/HumanEval.jsonl.gz \
     --device "${DEVICE:-cuda}" --workers "${WORKERS:-14}" ${STEPS:+--steps "$STEPS"} \
     --pretrain_s "${PRETRAIN_S:-280}" --generate_s "${GENERATE_S:-365}" ${ARMS:+--arms "$ARMS"} \
-    ${SAMPLE_MISSING:+--sample_missing "$SAMPLE_MISSING"} ${TIME_STEPS:+--time_steps "$TIME_STEPS"}
+    ${SAMPLE_MISSING:+--sample_missing "$SAMPLE_MISSING"} ${TIME_STEPS:+--time_steps "$TIME_STEPS"} ${EQUAL_GPU:+--equal_gpu}
   echo "train plan exit $? after $(( $(date +%s) - T0 )) s"
   [ -n "${MONITOR:-}" ] && kill "$MONITOR"
   ls -la "$OUT"

@@ -7,7 +7,9 @@ writes ``stream.npy``, ``tokenizer.json`` and ``data.json`` (corpus statistics, 
 MBPP-test completions (greedy, then ``n_samples`` at T = 0.8) and a metrics log as it goes.
 
 Equal budget: every arm trains the same number of batches (``--steps``, default the plan's
-``max_steps``) of the same shape on the same token stream: the same tokens, in the same order. The
+``max_steps``) of the same shape on the same token stream: the same tokens, in the same order. Or, with
+``--equal_gpu``, equal GPU time: each arm trains the batches that take as long alone on the GPU as the
+HRM-LM's ``--steps`` (:func:`equal_gpu_steps`; the first batches are still the same windows). The
 pretraining deadline is only a safety net; an arm it stops early shows ``steps < planned_steps``.
 """
 
@@ -18,7 +20,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from hrm_agents.hrm.code_data import (MBPP_FINETUNE_IDS, MBPP_TEST_IDS, Decontaminator, benchmark_solutions,
                                       build_corpus, collect_sources, encode_docs, finetune_examples,
@@ -142,6 +144,12 @@ def time_arms(plan: Plan, data_dir: Path, *, device: str, steps: int, log: Calla
         if device == "cuda":
             torch.cuda.empty_cache()
     return per_batch
+
+
+def equal_gpu_steps(per_batch: Mapping[str, float], steps: int, reference: str = "hrm_lm") -> dict[str, int]:
+    """Pretraining batches of each arm that take, alone on the GPU, the time of ``steps`` batches of
+    ``reference`` (``per_batch``: :func:`time_arms`'s seconds per batch)."""
+    return {arm: max(1, round(steps * per_batch[reference] / s)) for arm, s in per_batch.items()}
 
 
 def run_arm(plan: Plan, arm: str, data_dir: Path, out_dir: Path, mbpp: Path, *, device: str,

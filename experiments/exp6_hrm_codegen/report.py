@@ -7,7 +7,7 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from hrm_agents.hrm.code_data import MBPP_TEST_IDS, mbpp_rows
 from hrm_agents.utils import fmt
@@ -35,22 +35,28 @@ def _training(folder: Path, arm: str) -> dict[str, Any]:
             "stable": bool(pre and ft and pre.get("stable") and ft.get("stable"))}
 
 
-def evaluate(completions: Path, mbpp: Path, out: Path, *, bench_path: Path | None = None, workers: int = 2,
-             n_resamples: int = 10_000, resumed: Path | None = None) -> dict[str, Any]:
+def evaluate(completions: Path | Sequence[Path], mbpp: Path, out: Path, *, bench_path: Path | None = None,
+             workers: int = 2, n_resamples: int = 10_000, resumed: Path | None = None) -> dict[str, Any]:
     """Score every arm's completions in the sandbox; write ``<arm>.scored.jsonl``, ``stats.json`` and
-    ``report.md`` into ``out``; returns the stats. Completions already in ``<arm>.scored.jsonl`` are not
+    ``report.md`` into ``out``; returns the stats. ``completions``: a train plan's folder, or several,
+    each arm taken (with its training log) from the first that has it, e.g. baselines retrained at
+    equal GPU time beside the first call's HRM-LM. Completions already in ``<arm>.scored.jsonl`` are not
     run again (re-rendering with a new ``--bench`` does not re-run the sandbox). ``resumed``: a later
     call's folder that completes arms whose sampling was cut short (:func:`merge_resumed`); its greedy
-    completions are scored too, as a check of the retrained model, and its ``gputime.json`` (each
-    arm's seconds per batch alone on the GPU) goes into ``equal_budget``."""
+    completions are scored too, as a check of the retrained model. The first ``gputime.json`` (each
+    arm's seconds per batch alone on the GPU) in the completion folders, then ``resumed``, goes into
+    ``equal_budget``."""
     out.mkdir(parents=True, exist_ok=True)
+    folders = [completions] if isinstance(completions, Path) else list(completions)
     rows = {r["task_id"]: r for r in mbpp_rows(mbpp, MBPP_TEST_IDS)}
-    metrics, training, wall, resumes = {}, {}, {}, {}
+    metrics, training, wall, resumes, source = {}, {}, {}, {}, {}
     for arm in ARMS:
-        path = completions / f"{arm}.completions.jsonl"
-        if not path.is_file():
-            print(f"  {arm}: no completions at {path}; left out")
+        path = next((f / f"{arm}.completions.jsonl" for f in folders if (f / f"{arm}.completions.jsonl").is_file()),
+                    None)
+        if path is None:
+            print(f"  {arm}: no completions in {', '.join(map(str, folders))}; left out")
             continue
+        source[arm] = str(path.parent)
         t0 = time.time()
         comps = read_jsonl(path)
         later = resumed / f"{arm}.completions.jsonl" if resumed else None
@@ -62,14 +68,14 @@ def evaluate(completions: Path, mbpp: Path, out: Path, *, bench_path: Path | Non
         scored = score_completions(comps, rows, workers=workers, known=known)
         write_text_atomic(cached, "".join(json.dumps(r) + "\n" for r in scored))
         metrics[arm] = arm_metrics(scored)
-        training[arm] = _training(completions, arm)
+        training[arm] = _training(path.parent, arm)
         if arm in resumes:
             rerun = [r for r in read_jsonl(later) if r["kind"] == "greedy"]
             rerun = score_completions(rerun, rows, workers=workers, known=scored_index(scored), progress=False)
             resumes[arm].update(greedy_pass1=arm_metrics(rerun)["pass1"], training=_training(resumed, arm))
         wall[arm] = round(time.time() - t0, 1)
     if TREATMENT not in metrics or BASELINE not in metrics:
-        raise ValueError(f"need completions of both {TREATMENT} and {BASELINE} in {completions}")
+        raise ValueError(f"need completions of both {TREATMENT} and {BASELINE} in {', '.join(map(str, folders))}")
     bench = json.loads(bench_path.read_text()) if bench_path else None
     stable = all(training[a].get("stable", False) for a in (TREATMENT, BASELINE))
     stats = study_stats(metrics, treatment=TREATMENT, baseline=BASELINE, stable=stable, bench=bench,
@@ -79,22 +85,24 @@ def evaluate(completions: Path, mbpp: Path, out: Path, *, bench_path: Path | Non
     stats["equal_budget"] = {"pretraining_tokens": tokens, "equal": len(set(tokens.values())) == 1,
                              "pretraining_wall_s": {a: (t.get("pretrain") or {}).get("wall_s")
                                                     for a, t in training.items()},
-                             "gpu_s_alone": _gpu_seconds(resumed, training)}
+                             "gpu_s_alone": _gpu_seconds([*folders, *([resumed] if resumed else [])], training)}
+    stats["sources"] = source
     stats["resumed"] = {"folder": str(resumed), "arms": resumes} if resumes else None
     stats["scoring_wall_s"] = wall
-    data = completions / "data.json"
-    stats["data"] = json.loads(data.read_text()) if data.is_file() else None
+    data = next((f / "data.json" for f in folders if (f / "data.json").is_file()), None)
+    stats["data"] = json.loads(data.read_text()) if data else None
     write_json(out / "stats.json", stats)
     write_text_atomic(out / "report.md", render(stats))
     print(render(stats))
     return stats
 
 
-def _gpu_seconds(folder: Path | None, training: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Each arm's pretraining batches x its seconds per batch alone on the GPU (``folder/gputime.json``):
-    the GPU time its budget would take alone, unlike the walls of arms that shared one GPU."""
-    path = folder / "gputime.json" if folder else None
-    if path is None or not path.is_file():
+def _gpu_seconds(folders: Sequence[Path], training: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Each arm's pretraining batches x its seconds per batch alone on the GPU (``gputime.json`` of the
+    first of ``folders`` that has one): the GPU time its budget would take alone, unlike the walls of
+    arms that shared one GPU."""
+    path = next((f / "gputime.json" for f in folders if (f / "gputime.json").is_file()), None)
+    if path is None:
         return None
     timing = json.loads(path.read_text())
     steps = {a: (t.get("pretrain") or {}).get("steps") for a, t in training.items()}
@@ -135,8 +143,10 @@ def render(stats: Mapping[str, Any]) -> str:
     gpu_text = (" GPU seconds of that pretraining, each arm alone (seconds per batch timed alone x batches): "
                 + ", ".join(f"{a} {fmt.num(x, 1)}" for a, x in gpu["pretraining_s"].items()) + ".") if gpu else ""
     lines += ["", "Verdict checks: " + "; ".join(v["reasons"]), "",
-              f"Pretraining budget: {'equal' if budget.get('equal') else 'NOT equal'} across arms "
-              f"(tokens {budget.get('pretraining_tokens')}).{gpu_text}", ""]
+              f"Pretraining tokens: {'equal' if budget.get('equal') else 'NOT equal'} across arms "
+              f"({budget.get('pretraining_tokens')}).{gpu_text}", ""]
+    if len(set((stats.get("sources") or {}).values())) > 1:
+        lines += ["Arms from different calls: " + ", ".join(f"{a} {f}" for a, f in stats["sources"].items()), ""]
     for arm, r in ((stats.get("resumed") or {}).get("arms") or {}).items():
         lines += [f"{arm}: the samples of {r['tasks_sampled_added']} tasks ({r['samples_added']} completions) come "
                   f"from a later call that retrained the arm (same seed, data and batches); its greedy completions "

@@ -1,12 +1,13 @@
 """E6 — the validation study: HRM-LM (~27M) vs the GPT-2-117M architecture (and a matched ~27M
-transformer) trained from scratch at an equal token budget, scored on MBPP test (task_id 11-510).
+transformer) trained from scratch at an equal token budget (or, with --equal_gpu, equal GPU time), scored on MBPP test (task_id 11-510).
 
 Plans:
     smoke  tiny corpus, tiny models, 3 tasks, CPU, end to end (train, sample, sandbox, stats, verdict)
     train  GPU (sizes full; --sizes smoke tests the same path on a CPU): corpus + tokenizer from this interpreter's files, the three arms in parallel processes
            (pretraining until --pretrain_s, fine-tuning, sampling until --generate_s); writes
            <arm>.completions.jsonl, <arm>.metrics.jsonl and data.json into --out
-    eval   score --completions (a train plan's output) in the sandbox; stats.json, report.md in --out
+    eval   score --completions (a train plan's output; repeat the flag to take each arm from the first
+           folder that has it) in the sandbox; stats.json, report.md in --out
     reference  zero-shot pass@1 of a llama.cpp model (default SmolLM2-135M-Instruct) on a seeded subset
                (resumable; --time_budget_s cuts a run into chunks)
 
@@ -30,7 +31,7 @@ from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
 
-from experiments.exp6_hrm_codegen.pipeline import ARMS, PLANS, prepare, run_arm, time_arms  # noqa: E402
+from experiments.exp6_hrm_codegen.pipeline import ARMS, PLANS, equal_gpu_steps, prepare, run_arm, time_arms  # noqa: E402
 from hrm_agents.utils.flags import FlagParser  # noqa: E402
 from hrm_agents.utils.jsonio import write_json  # noqa: E402
 
@@ -60,9 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--time_steps", type=int, default=0,
                    help="train plan: first time this many batches of every arm alone on the device "
                         "(GPU seconds per batch; gputime.json)")
+    p.add_argument("--equal_gpu", action="store_true",
+                   help="train plan, with --time_steps: equal GPU time instead of equal tokens; every arm trains "
+                        "as many batches as take the HRM-LM's --steps batches of GPU time alone")
     p.add_argument("--arm", choices=list(ARMS), help="(internal) run one arm of the train plan")
     p.add_argument("--t0", type=float, help="(internal) start time of the train plan")
-    p.add_argument("--completions", type=Path, help="eval: folder with <arm>.completions.jsonl (+ metrics)")
+    p.add_argument("--completions", type=Path, action="append",
+                   help="eval: folder with <arm>.completions.jsonl (+ metrics); repeatable, each arm comes from "
+                        "the first folder that has it")
     p.add_argument("--bench", type=Path, help="eval: benchmarks/bench_codegen.py JSON (efficiency ratios)")
     p.add_argument("--resumed", type=Path, help="eval: a later call's folder that completes the arms' cut-short "
                                                 "sampling (its gputime.json too)")
@@ -95,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         arms = [a for a in args.arms.split(",") if a]
         if not arms or set(arms) - set(ARMS):
             p.error(f"--arms takes a comma-separated subset of {', '.join(ARMS)}")
+        if args.equal_gpu and args.time_steps < 1:
+            p.error("--equal_gpu needs --time_steps (the GPU seconds per batch it equalises)")
         t0 = args.t0 or time.time()
         if args.arm:  # one arm of the train plan, in its own process
             run_arm(plan, args.arm, data_dir, args.out, args.mbpp, device=args.device,
@@ -110,17 +118,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                         pretrain_deadline=t0 + 600, generate_deadline=t0 + 600)
             evaluate(args.out, args.mbpp, args.out, bench_path=args.bench, workers=args.workers)
             return 0
+        steps = {arm: plan.train.max_steps for arm in arms}
         if args.time_steps > 0:
             per_batch = time_arms(plan, data_dir, device=args.device, steps=args.time_steps,
                                   log=lambda r: print(json.dumps(r), flush=True))
+            if args.equal_gpu:
+                steps = {arm: n for arm, n in equal_gpu_steps(per_batch, plan.train.max_steps).items() if arm in arms}
             write_json(args.out / "gputime.json", {"device": args.device, "timed_steps": args.time_steps,
-                                                    "planned_steps": plan.train.max_steps, "s_per_batch": per_batch})
+                                                    "planned_steps": plan.train.max_steps, "s_per_batch": per_batch,
+                                                    "equal_gpu": args.equal_gpu, "steps": steps})
+            print(json.dumps({"steps": steps}), flush=True)
         extra = ["--sample_missing", str(args.sample_missing)] if args.sample_missing else []
         procs = [subprocess.Popen([sys.executable, __file__, "--plan", "train", "--sizes", args.sizes, "--arm", arm,
                                    "--out", str(args.out),
                                    "--data_dir", str(data_dir), "--mbpp", str(args.mbpp), "--device", args.device,
                                    "--t0", str(t0), "--pretrain_s", str(args.pretrain_s),
-                                   "--steps", str(plan.train.max_steps),
+                                   "--steps", str(steps[arm]),
                                    "--generate_s", str(args.generate_s), *extra],
                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
                  for arm in arms]
