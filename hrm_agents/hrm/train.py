@@ -204,6 +204,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, progre
         final = _train(cfg, out, d, resume=resume, progress=progress and d.main, time_budget_s=time_budget_s,
                        echo=echo, data_cache=data_cache, data=data, vocab=vocab, watchdog_cfg=watchdog,
                        tracker=track)
+        d.barrier()  # ranks leave together (a rank tearing gloo down while rank 0 exports can abort)
     except BaseException:
         track.finish("failed")
         raise
