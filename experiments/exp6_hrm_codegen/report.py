@@ -51,8 +51,7 @@ def evaluate(completions: Path | Sequence[Path], mbpp: Path, out: Path, *, bench
     rows = {r["task_id"]: r for r in mbpp_rows(mbpp, MBPP_TEST_IDS)}
     metrics, training, wall, resumes, source = {}, {}, {}, {}, {}
     for arm in ARMS:
-        path = next((f / f"{arm}.completions.jsonl" for f in folders if (f / f"{arm}.completions.jsonl").is_file()),
-                    None)
+        path = _first(folders, f"{arm}.completions.jsonl")
         if path is None:
             print(f"  {arm}: no completions in {', '.join(map(str, folders))}; left out")
             continue
@@ -89,7 +88,7 @@ def evaluate(completions: Path | Sequence[Path], mbpp: Path, out: Path, *, bench
     stats["sources"] = source
     stats["resumed"] = {"folder": str(resumed), "arms": resumes} if resumes else None
     stats["scoring_wall_s"] = wall
-    data = next((f / "data.json" for f in folders if (f / "data.json").is_file()), None)
+    data = _first(folders, "data.json")
     stats["data"] = json.loads(data.read_text()) if data else None
     write_json(out / "stats.json", stats)
     write_text_atomic(out / "report.md", render(stats))
@@ -97,11 +96,16 @@ def evaluate(completions: Path | Sequence[Path], mbpp: Path, out: Path, *, bench
     return stats
 
 
+def _first(folders: Sequence[Path], name: str) -> Path | None:
+    """``folder / name`` for the first of ``folders`` that has that file; None if none has it."""
+    return next((f / name for f in folders if (f / name).is_file()), None)
+
+
 def _gpu_seconds(folders: Sequence[Path], training: Mapping[str, Any]) -> dict[str, Any] | None:
     """Each arm's pretraining batches x its seconds per batch alone on the GPU (``gputime.json`` of the
     first of ``folders`` that has one): the GPU time its budget would take alone, unlike the walls of
     arms that shared one GPU."""
-    path = next((f / "gputime.json" for f in folders if (f / "gputime.json").is_file()), None)
+    path = _first(folders, "gputime.json")
     if path is None:
         return None
     timing = json.loads(path.read_text())

@@ -1,5 +1,6 @@
 """E6 — the validation study: HRM-LM (~27M) vs the GPT-2-117M architecture (and a matched ~27M
-transformer) trained from scratch at an equal token budget (or, with --equal_gpu, equal GPU time), scored on MBPP test (task_id 11-510).
+transformer) trained from scratch at an equal token budget (or, with --equal_gpu, equal GPU time),
+scored on MBPP test (task_id 11-510).
 
 Plans:
     smoke  tiny corpus, tiny models, 3 tasks, CPU, end to end (train, sample, sandbox, stats, verdict)
